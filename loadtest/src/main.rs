@@ -1,0 +1,5 @@
+//! `mspwatch-loadtest`: traffic generation and load tests.
+//!
+//! SKELETON: the load-test helper writes the commands.
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! The `mspwatch` command line.
+//!
+//! SKELETON: the replay helper writes the commands.
+
+fn main() {}
