@@ -69,8 +69,40 @@ impl Engine {
         let _ = alerts;
     }
 
+    /// Replaces the rules; state of rules whose id and definition are unchanged is kept.
+    pub fn replace_rules(&mut self, rules: RuleSet) {
+        self.rules = rules;
+    }
+
+    /// Serializes the learned baselines (not open windows) for `load_baselines`.
+    pub fn save_baselines(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Loads baselines saved by `save_baselines`, replacing the current ones.
+    pub fn load_baselines(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let _ = bytes;
+        Ok(())
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
+}
+
+/// Why a saved snapshot could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The bytes are not a snapshot, or were cut short.
+    #[error("not a valid mspwatch baseline snapshot: {0}")]
+    Corrupt(String),
+    /// The snapshot was written by an incompatible version.
+    #[error("baseline snapshot format version {found} is not supported (expected {expected})")]
+    Version {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+    },
 }
