@@ -1,0 +1,1 @@
+//! gRPC delivery: streams alerts to SOC subscribers and serves the admin API, with access control.

@@ -1,0 +1,1 @@
+//! Kafka ingestion: consumes audit topics, tracks offsets, dead-letters rejects, writes alerts.
