@@ -76,6 +76,11 @@ pub struct Rule {
     pub group_by: Vec<Field>,
     /// What the rule detects.
     pub kind: RuleKind,
+    /// Evidence within this long after the alert's latest evidence updates the same alert;
+    /// later evidence opens a new one.
+    pub incident_gap_ms: i64,
+    /// Disabled rules are loaded and checked but not evaluated.
+    pub enabled: bool,
     /// Where the rule was defined.
     pub source: SourceLocation,
 }
