@@ -1,28 +1,63 @@
-//! The detection engine. It takes decoded events and returns alerts; it does no I/O.
+//! The detection engine: takes decoded events, returns alerts, and does no I/O.
 //!
-//! SKELETON: the API below is the contract with the command-line and service crates.
+//! Events enter through [`Engine::ingest`]. The engine de-duplicates them, holds them until
+//! the watermark passes, then evaluates them in event-time order: it attributes each to its
+//! MSP, learns from it in the baselines, and runs every rule over it. Rules raise incidents,
+//! one per rule and group, and every change to an incident is published as a new version of
+//! its alert.
+
+mod baseline;
+mod bounded;
+mod detect;
+mod incident;
+mod order;
+mod snapshot;
+mod window;
 
 use mspwatch_alert::Alert;
 use mspwatch_event::{Directory, Event};
 use mspwatch_rules::RuleSet;
 
+pub use baseline::Judgement;
+pub use incident::EVIDENCE_CAP;
+pub use order::Admission;
+pub use snapshot::SnapshotError;
+
+use baseline::Baselines;
+use bounded::FastHasher;
+use detect::{Context, RuleRuntime};
+use order::EventOrder;
+
+/// How often (in evaluated events) idle incidents and windows are swept.
+const SWEEP_EVERY: u64 = 16_384;
+
 /// Engine limits and timing.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// How late an event may arrive, behind the latest event time seen, and still count.
+    /// How far behind the latest event time an event may arrive and still be evaluated.
     pub allowed_lateness_ms: i64,
-    /// How long an event id is remembered for de-duplication, in event time.
+    /// How long events are held for reordering before evaluation; `None` holds them for the
+    /// whole allowed lateness, which makes results independent of arrival order. A shorter
+    /// hold alerts sooner; events arriving later than the hold but within the lateness are
+    /// still evaluated, out of order.
+    pub reorder_hold_ms: Option<i64>,
+    /// How long an event id is remembered for de-duplication, behind the watermark.
     pub dedupe_horizon_ms: i64,
-    /// Most credentials (and per-rule groups) kept before the least recently active go.
+    /// Most keys of each kind kept (credentials, tenants, rule groups, first-seen
+    /// combinations, remembered event ids) before the least recently active are evicted.
     pub max_tracked_keys: usize,
+    /// Half-life of the baselines' moving averages, in hours.
+    pub baseline_half_life_hours: f64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             allowed_lateness_ms: 5 * 60 * 1000,
+            reorder_hold_ms: None,
             dedupe_horizon_ms: 60 * 60 * 1000,
             max_tracked_keys: 1_000_000,
+            baseline_half_life_hours: 7.0 * 24.0,
         }
     }
 }
@@ -36,73 +71,188 @@ pub struct EngineStats {
     pub events_evaluated: u64,
     /// Events dropped as repeats of an id already seen.
     pub duplicates: u64,
-    /// Events behind the watermark by more than the allowed lateness.
+    /// Events behind the watermark by more than the allowed lateness: counted, not evaluated.
     pub too_late: u64,
-    /// Events with no MSP in the record or the directory.
+    /// Evaluated events with no MSP in the record or the directory.
     pub unattributed: u64,
     /// Keys evicted to stay within `max_tracked_keys`.
     pub evicted: u64,
+    /// Alert versions published.
+    pub alert_versions: u64,
+    /// Events held for reordering right now.
+    pub pending: u64,
+    /// Entries held in baselines and rule state right now.
+    pub state_entries: u64,
 }
 
 /// The detector: event-time ordering, baselines, rule state and alerts.
 pub struct Engine {
     config: EngineConfig,
-    rules: RuleSet,
     directory: Directory,
+    rules: Vec<RuleRuntime>,
+    baselines: Baselines,
+    order: EventOrder,
+    hasher: FastHasher,
     stats: EngineStats,
+    observed_from_ms: Option<i64>,
+    observed_to_ms: Option<i64>,
 }
 
 impl Engine {
     /// An engine with no history.
     pub fn new(config: EngineConfig, rules: RuleSet, directory: Directory) -> Engine {
-        Engine { config, rules, directory, stats: EngineStats::default() }
+        let max_keys = config.max_tracked_keys;
+        let hold = config.reorder_hold_ms.unwrap_or(config.allowed_lateness_ms);
+        Engine {
+            order: EventOrder::new(
+                config.allowed_lateness_ms,
+                hold,
+                config.dedupe_horizon_ms,
+                max_keys,
+            ),
+            baselines: Baselines::new(max_keys, config.baseline_half_life_hours),
+            rules: rules.rules.into_iter().map(|rule| RuleRuntime::new(rule, max_keys)).collect(),
+            config,
+            directory,
+            hasher: FastHasher::default(),
+            stats: EngineStats::default(),
+            observed_from_ms: None,
+            observed_to_ms: None,
+        }
     }
 
     /// Takes one event; pushes every alert version it caused onto `alerts`.
-    pub fn ingest(&mut self, event: Event, alerts: &mut Vec<Alert>) {
-        let _ = (event, alerts, &self.config, &self.rules, &self.directory);
+    pub fn ingest(&mut self, event: impl Into<Box<Event>>, alerts: &mut Vec<Alert>) -> Admission {
         self.stats.events_in += 1;
+        let admission = self.order.admit(event.into());
+        match admission {
+            Admission::Accepted => {
+                while let Some(ready) = self.order.release() {
+                    self.evaluate(ready, alerts);
+                }
+            }
+            Admission::Duplicate => self.stats.duplicates += 1,
+            Admission::TooLate => self.stats.too_late += 1,
+        }
+        admission
     }
 
-    /// Evaluates every buffered event (end of input); pushes the alert versions caused.
+    /// Evaluates every held event now, without waiting for the watermark. The live service
+    /// calls this when its input goes quiet, so that the last events of an attack do not
+    /// wait for later traffic.
+    pub fn release_held(&mut self, alerts: &mut Vec<Alert>) {
+        while let Some(ready) = self.order.drain() {
+            self.evaluate(ready, alerts);
+        }
+    }
+
+    /// Evaluates every held event (end of input); pushes the alert versions caused.
     pub fn flush(&mut self, alerts: &mut Vec<Alert>) {
-        let _ = alerts;
+        self.release_held(alerts);
     }
 
-    /// Replaces the rules; state of rules whose id and definition are unchanged is kept.
+    /// Replaces the rules. Open incidents of rules that keep their id carry on (so their
+    /// alerts keep their ids and versions); window state carries on where the rule's
+    /// detection logic is unchanged.
     pub fn replace_rules(&mut self, rules: RuleSet) {
-        self.rules = rules;
+        let max_keys = self.config.max_tracked_keys;
+        let mut previous: Vec<RuleRuntime> = std::mem::take(&mut self.rules);
+        for rule in rules.rules {
+            let mut runtime = RuleRuntime::new(rule, max_keys);
+            if let Some(position) = previous.iter().position(|old| old.rule.id == runtime.rule.id) {
+                runtime.adopt(previous.swap_remove(position));
+            }
+            self.rules.push(runtime);
+        }
     }
 
-    /// Serializes the learned baselines (not open windows) for `load_baselines`.
-    pub fn save_baselines(&self) -> Vec<u8> {
-        Vec::new()
-    }
-
-    /// Loads baselines saved by `save_baselines`, replacing the current ones.
-    pub fn load_baselines(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let _ = bytes;
-        Ok(())
+    /// Replaces the directory of MSPs; later events are attributed with it.
+    pub fn replace_directory(&mut self, directory: Directory) {
+        self.directory = directory;
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> &EngineStats {
-        &self.stats
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = self.stats.clone();
+        stats.evicted =
+            self.baselines.evicted() + self.rules.iter().map(RuleRuntime::evicted).sum::<u64>();
+        stats.pending = self.order.pending() as u64;
+        stats.state_entries = (self.baselines.credentials.len()
+            + self.baselines.tenants.len()
+            + self.baselines.msps.len()
+            + self.order.remembered_ids()
+            + self.rules.iter().map(RuleRuntime::state_size).sum::<usize>())
+            as u64;
+        stats
+    }
+
+    /// The watermark: events older than this are too late.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.order.watermark_ms()
+    }
+
+    /// A readable view of a credential's baseline, for investigators, with the MSP it
+    /// belongs to (for access checks).
+    pub fn credential_baseline(
+        &self,
+        credential_id: &str,
+    ) -> Option<(Option<String>, serde_json::Value)> {
+        let credential = self.baselines.credential(credential_id)?;
+        Some((credential.msp_id().map(str::to_owned), credential.view(credential_id)))
+    }
+
+    /// A readable view of an MSP's baseline, including its credentials' peer spread.
+    pub fn msp_baseline(&self, msp_id: &str) -> Option<serde_json::Value> {
+        Some(self.baselines.msps.get(msp_id)?.view(msp_id))
+    }
+
+    /// A readable view of a tenant's baseline.
+    pub fn tenant_baseline(&self, tenant_id: &str) -> Option<serde_json::Value> {
+        Some(self.baselines.tenants.get(tenant_id)?.view(tenant_id))
+    }
+
+    fn evaluate(&mut self, mut event: Box<Event>, alerts: &mut Vec<Alert>) {
+        self.stats.events_evaluated += 1;
+        if !attribute(&self.directory, &mut event) {
+            self.stats.unattributed += 1;
+        }
+        let now = event.time_ms;
+        let from = *self.observed_from_ms.get_or_insert(now);
+        self.observed_to_ms = Some(self.observed_to_ms.map_or(now, |to| to.max(now)));
+        self.baselines.observe(&event);
+        let context = Context {
+            baselines: &self.baselines,
+            hasher: &self.hasher,
+            observed_span_ms: now.saturating_sub(from),
+        };
+        let before = alerts.len();
+        for rule in &mut self.rules {
+            rule.evaluate(&event, &context, alerts);
+        }
+        self.stats.alert_versions += (alerts.len() - before) as u64;
+        if self.stats.events_evaluated % SWEEP_EVERY == 0 {
+            for rule in &mut self.rules {
+                rule.expire(now);
+            }
+        }
     }
 }
 
-/// Why a saved snapshot could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// The bytes are not a snapshot, or were cut short.
-    #[error("not a valid mspwatch baseline snapshot: {0}")]
-    Corrupt(String),
-    /// The snapshot was written by an incompatible version.
-    #[error("baseline snapshot format version {found} is not supported (expected {expected})")]
-    Version {
-        /// Version in the file.
-        found: u32,
-        /// Version this build reads.
-        expected: u32,
-    },
+/// Fills the event's MSP, supplier tier and whether it targets an outside account; returns
+/// whether the event is attributed to an MSP.
+fn attribute(directory: &Directory, event: &mut Event) -> bool {
+    if event.msp_id.is_none() {
+        let by_role = event.via_role.as_deref().and_then(|role| directory.msp_for_role(role));
+        let by_tenant =
+            || event.tenant_ids.iter().find_map(|tenant| directory.msp_for_tenant(tenant));
+        event.msp_id = by_role.or_else(by_tenant).map(|msp| msp.id.clone());
+    }
+    let msp = event.msp_id.as_deref().and_then(|msp_id| directory.msp(msp_id));
+    event.supplier_tier = msp.map(|msp| msp.tier);
+    event.target_external = event.target_accounts.iter().any(|account| {
+        let own_tenant = event.tenant_ids.iter().any(|tenant| tenant == account);
+        let msp_tenant = msp.is_some_and(|msp| msp.tenants.iter().any(|tenant| tenant == account));
+        !own_tenant && !msp_tenant
+    });
+    event.msp_id.is_some()
 }

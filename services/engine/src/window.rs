@@ -1,0 +1,226 @@
+//! Per-group state of threshold and sequence rules, on event time.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use mspwatch_rules::{Aggregate, Value, Values};
+
+use crate::bounded::{FastHasher, FastMap};
+use crate::incident::EvidenceItem;
+
+/// One event's contribution to a sliding window.
+#[derive(Debug, Clone)]
+struct Entry {
+    item: Arc<EvidenceItem>,
+    /// Count: 1; sum: the field's value; distinct: unused.
+    amount: f64,
+    /// Distinct: hashes of the field's values.
+    distinct: Vec<u64>,
+}
+
+/// A sliding event-time window with its running aggregate.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Window {
+    entries: VecDeque<Entry>,
+    total: f64,
+    distinct: FastMap<u64, u32>,
+}
+
+impl Window {
+    /// Adds an event (`values` are the aggregated field's values), then drops what slid out
+    /// of the window ending at the latest event time; returns the aggregate.
+    pub(crate) fn push(
+        &mut self,
+        item: Arc<EvidenceItem>,
+        aggregate: Aggregate,
+        values: Values<'_>,
+        window_ms: i64,
+        hasher: &FastHasher,
+    ) -> f64 {
+        let mut entry = Entry { item, amount: 0.0, distinct: Vec::new() };
+        match aggregate {
+            Aggregate::Count => entry.amount = 1.0,
+            Aggregate::Sum(_) => values.for_each(|value| entry.amount += numeric(value)),
+            Aggregate::Distinct(_) => values.for_each(|value| {
+                let hash = match value {
+                    Value::Str(text) => hasher.hash_one(text),
+                    Value::Num(number) => hasher.hash_one(number.to_bits()),
+                    Value::Bool(flag) => hasher.hash_one(flag),
+                };
+                if !entry.distinct.contains(&hash) {
+                    entry.distinct.push(hash);
+                }
+            }),
+        }
+        self.total += entry.amount;
+        for hash in &entry.distinct {
+            *self.distinct.entry(*hash).or_insert(0) += 1;
+        }
+        let time_ms = entry.item.time_ms;
+        let position = self.entries.partition_point(|known| known.item.time_ms <= time_ms);
+        self.entries.insert(position, entry);
+        self.slide(window_ms);
+        self.value(aggregate)
+    }
+
+    fn slide(&mut self, window_ms: i64) {
+        let Some(latest) = self.entries.back().map(|entry| entry.item.time_ms) else {
+            return;
+        };
+        let start = latest.saturating_sub(window_ms);
+        while self.entries.front().is_some_and(|entry| entry.item.time_ms <= start) {
+            let Some(gone) = self.entries.pop_front() else { break };
+            self.total -= gone.amount;
+            for hash in gone.distinct {
+                if let Some(count) = self.distinct.get_mut(&hash) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.distinct.remove(&hash);
+                    }
+                }
+            }
+        }
+        if self.entries.is_empty() {
+            self.total = 0.0;
+        }
+    }
+
+    /// The aggregate over the window.
+    pub(crate) fn value(&self, aggregate: Aggregate) -> f64 {
+        match aggregate {
+            Aggregate::Count | Aggregate::Sum(_) => self.total,
+            Aggregate::Distinct(_) => self.distinct.len() as f64,
+        }
+    }
+
+    /// The evidence of every event in the window, oldest first.
+    pub(crate) fn evidence(&self) -> Vec<Arc<EvidenceItem>> {
+        self.entries.iter().map(|entry| Arc::clone(&entry.item)).collect()
+    }
+
+    /// Event time of the latest entry.
+    pub(crate) fn latest_ms(&self) -> Option<i64> {
+        self.entries.back().map(|entry| entry.item.time_ms)
+    }
+}
+
+fn numeric(value: Value<'_>) -> f64 {
+    match value {
+        Value::Num(number) => number,
+        Value::Str(text) => text.parse().unwrap_or(0.0),
+        Value::Bool(_) => 0.0,
+    }
+}
+
+/// Progress of one group through an ordered sequence of steps.
+///
+/// `partial[i]` holds the latest-starting chain that has completed steps `0..=i`, so a chain
+/// always has the most time left to complete.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress {
+    partial: Vec<Option<Chain>>,
+}
+
+#[derive(Debug, Clone)]
+struct Chain {
+    start_ms: i64,
+    evidence: Vec<Arc<EvidenceItem>>,
+}
+
+impl Progress {
+    /// Advances with an event that completes the steps flagged in `matched`; returns the
+    /// evidence of a completed sequence.
+    pub(crate) fn advance(
+        &mut self,
+        item: &Arc<EvidenceItem>,
+        matched: &[bool],
+        within_ms: i64,
+    ) -> Option<Vec<Arc<EvidenceItem>>> {
+        let steps = matched.len();
+        if self.partial.len() != steps {
+            self.partial = vec![None; steps];
+        }
+        let now = item.time_ms;
+        for chain in self.partial.iter_mut() {
+            if chain.as_ref().is_some_and(|chain| now.saturating_sub(chain.start_ms) > within_ms) {
+                *chain = None;
+            }
+        }
+        let mut completed = None;
+        // Later steps first, so one event never completes two steps of the same chain.
+        for step in (0..steps).rev() {
+            if !matched[step] {
+                continue;
+            }
+            let candidate = if step == 0 {
+                Some(Chain { start_ms: now, evidence: vec![Arc::clone(item)] })
+            } else {
+                self.partial[step - 1].as_ref().map(|previous| {
+                    let mut evidence = previous.evidence.clone();
+                    evidence.push(Arc::clone(item));
+                    Chain { start_ms: previous.start_ms, evidence }
+                })
+            };
+            let Some(candidate) = candidate else { continue };
+            if step + 1 == steps {
+                completed = Some(candidate.evidence);
+                continue;
+            }
+            let slot = &mut self.partial[step];
+            if slot.as_ref().is_none_or(|known| known.start_ms <= candidate.start_ms) {
+                *slot = Some(candidate);
+            }
+        }
+        completed
+    }
+
+    /// Event time of the oldest chain still open.
+    pub(crate) fn oldest_start_ms(&self) -> Option<i64> {
+        self.partial.iter().flatten().map(|chain| chain.start_ms).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mspwatch_event::Outcome;
+
+    fn item(time_ms: i64, id: &str) -> Arc<EvidenceItem> {
+        Arc::new(EvidenceItem {
+            time_ms,
+            event_id: id.into(),
+            action: "backup.delete".into(),
+            outcome: Outcome::Success,
+            tenants: Box::new([]),
+        })
+    }
+
+    #[test]
+    fn distinct_values_leave_the_window_as_it_slides() {
+        let hasher = FastHasher::default();
+        let mut window = Window::default();
+        let tenants = ["t1".to_owned(), "t2".to_owned(), "t1".to_owned()];
+        let aggregate = Aggregate::Distinct(mspwatch_rules::Field::TenantId);
+        let mut value = 0.0;
+        for (index, tenant) in tenants.iter().enumerate() {
+            let values = Values::Many(std::slice::from_ref(tenant));
+            value = window.push(item(index as i64 * 10, "e"), aggregate, values, 100, &hasher);
+        }
+        assert_eq!(value, 2.0);
+        let late = ["t3".to_owned()];
+        let value = window.push(item(115, "e4"), aggregate, Values::Many(&late), 100, &hasher);
+        assert_eq!(value, 2.0, "t1 at 0 and 20 and t2 at 10 leave; t1 at 20 stays, t3 joins");
+    }
+
+    #[test]
+    fn a_sequence_completes_only_in_order_and_in_time() {
+        let mut progress = Progress::default();
+        assert!(progress.advance(&item(0, "delete"), &[false, true], 100).is_none());
+        assert!(progress.advance(&item(10, "weaken"), &[true, false], 100).is_none());
+        let done = progress.advance(&item(50, "delete2"), &[false, true], 100);
+        assert_eq!(done.map(|evidence| evidence.len()), Some(2));
+        assert!(progress.advance(&item(10, "weaken"), &[true, false], 100).is_none());
+        assert!(progress.advance(&item(500, "late"), &[false, true], 100).is_none());
+    }
+}
