@@ -224,3 +224,62 @@ mod tests {
         assert!(progress.advance(&item(500, "late"), &[false, true], 100).is_none());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use mspwatch_event::Outcome;
+    use mspwatch_rules::Field;
+    use proptest::prelude::*;
+
+    fn item(time_ms: i64, index: usize) -> Arc<EvidenceItem> {
+        Arc::new(EvidenceItem {
+            time_ms,
+            event_id: format!("e{index}").into(),
+            action: "backup.delete".into(),
+            outcome: Outcome::Success,
+            tenants: Box::new([]),
+        })
+    }
+
+    proptest! {
+        /// The window's aggregates equal a brute-force count over the events in
+        /// `(latest - window, latest]`, whatever the order the events arrive in.
+        #[test]
+        fn window_aggregates_match_brute_force(
+            events in proptest::collection::vec((0i64..10_000, 0u8..6, 0u32..1000), 1..60),
+            window_ms in 1i64..3_000,
+        ) {
+            let hasher = FastHasher::default();
+            let (mut count, mut sum, mut distinct) =
+                (Window::default(), Window::default(), Window::default());
+            let mut seen: Vec<(i64, u8, u32)> = Vec::new();
+            for (index, &(time_ms, tenant, amount)) in events.iter().enumerate() {
+                seen.push((time_ms, tenant, amount));
+                let tenant_name = [format!("t{tenant}")];
+                let amount_value = Values::One(Value::Num(f64::from(amount)));
+                let got_count = count.push(item(time_ms, index), Aggregate::Count, Values::None, window_ms, &hasher);
+                let got_sum = sum.push(item(time_ms, index), Aggregate::Sum(Field::Bytes), amount_value, window_ms, &hasher);
+                let got_distinct = distinct.push(
+                    item(time_ms, index),
+                    Aggregate::Distinct(Field::TenantId),
+                    Values::Many(&tenant_name),
+                    window_ms,
+                    &hasher,
+                );
+                // Brute force over every event kept so far: a window only ever drops events
+                // older than its latest event minus its length.
+                let latest = seen.iter().map(|event| event.0).max().unwrap_or(0);
+                let inside: Vec<&(i64, u8, u32)> =
+                    seen.iter().filter(|event| event.0 > latest - window_ms).collect();
+                let mut tenants: Vec<u8> = inside.iter().map(|event| event.1).collect();
+                tenants.sort_unstable();
+                tenants.dedup();
+                let expected_sum: f64 = inside.iter().map(|event| f64::from(event.2)).sum();
+                prop_assert_eq!(got_count, inside.len() as f64);
+                prop_assert!((got_sum - expected_sum).abs() < 1e-6);
+                prop_assert_eq!(got_distinct, tenants.len() as f64);
+            }
+        }
+    }
+}
