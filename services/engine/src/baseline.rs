@@ -14,7 +14,7 @@ use mspwatch_event::{ActionClass, ActorType, Event};
 use mspwatch_rules::{BaselineCheck, BaselineMeasure, BaselineSubject};
 use serde::{Deserialize, Serialize};
 
-use crate::bounded::{BoundedMap, FastHasher, FastMap};
+use crate::bounded::{BoundedMap, FastMap, MapHasher};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -209,7 +209,7 @@ pub struct CredentialBaseline {
     kind: ActorType,
     seen: Seen,
     hourly: Hourly,
-    hour_tenants: HashSet<Box<str>, FastHasher>,
+    hour_tenants: HashSet<Box<str>, MapHasher>,
     tenants: FastMap<Box<str>, Seen>,
     sources: Vec<(Box<str>, Seen)>,
     hours_of_day: [u32; 24],
@@ -254,7 +254,7 @@ fn hour_of(time_ms: i64) -> i64 {
 }
 
 /// A baseline's verdict on one observation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     /// What was measured.
     pub metric: String,
@@ -277,7 +277,7 @@ pub struct Judgement {
 }
 
 /// All baselines, bounded in number.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Baselines {
     alpha: f64,
     pub(crate) credentials: BoundedMap<Box<str>, CredentialBaseline>,

@@ -11,15 +11,23 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
-/// The hasher used for every in-memory map of the engine: fast, and seeded per process so that
+/// The hasher of every in-memory map of the engine: fast, and seeded per process so that
 /// hostile identifiers cannot be crafted to collide.
-pub(crate) type FastHasher = foldhash::fast::RandomState;
+pub(crate) type MapHasher = foldhash::fast::RandomState;
 
 /// A `HashMap` with the engine's hasher.
-pub(crate) type FastMap<K, V> = HashMap<K, V, FastHasher>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, MapHasher>;
+
+/// The hasher for hashes the engine keeps as values (remembered event ids, distinct values):
+/// seeded at random per engine, and saved with checkpoints so a restored engine hashes alike.
+pub(crate) type FastHasher = foldhash::fast::FixedState;
 
 /// A map that keeps at most `capacity` entries, evicting the least recently active.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Hash + Eq, V: Serialize",
+    deserialize = "K: Deserialize<'de> + Hash + Eq, V: Deserialize<'de>"
+))]
 pub(crate) struct BoundedMap<K, V> {
     entries: FastMap<K, Slot<V>>,
     capacity: usize,

@@ -6,6 +6,8 @@ use mspwatch_alert::Alert;
 use mspwatch_event::Event;
 use mspwatch_rules::{Aggregate, Field, Rule, RuleKind, Value, Values};
 
+use serde::{Deserialize, Serialize};
+
 use crate::baseline::Baselines;
 use crate::bounded::{BoundedMap, FastHasher};
 use crate::incident::{EvidenceItem, Figures, Incident};
@@ -25,11 +27,25 @@ pub(crate) struct RuleRuntime {
     incidents: Incidents,
 }
 
+/// A rule's whole state, borrowed for writing a checkpoint.
+#[derive(Debug, Serialize)]
+pub(crate) struct RuleStateRef<'a> {
+    kind: &'a KindState,
+    incidents: &'a Incidents,
+}
+
+/// A rule's whole state, as checkpoints carry it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RuleState {
+    kind: KindState,
+    incidents: Incidents,
+}
+
 /// The open incidents of one rule, by group key.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Incidents(BoundedMap<Box<str>, Incident>);
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 enum KindState {
     Stateless,
     Threshold(BoundedMap<Box<str>, Window>),
@@ -259,6 +275,19 @@ impl RuleRuntime {
                 known.retain_active_since(now_ms.saturating_sub(*horizon_ms));
             }
             _ => {}
+        }
+    }
+
+    /// The rule's state, for checkpoints.
+    pub(crate) fn state(&self) -> RuleStateRef<'_> {
+        RuleStateRef { kind: &self.state, incidents: &self.incidents }
+    }
+
+    /// Takes over saved state; the per-group state only when `same_definition`.
+    pub(crate) fn restore(&mut self, same_definition: bool, state: RuleState) {
+        self.incidents = state.incidents;
+        if same_definition {
+            self.state = state.kind;
         }
     }
 

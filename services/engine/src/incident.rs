@@ -10,7 +10,9 @@ use mspwatch_rules::{Rule, Severity};
 use sha2::{Digest, Sha256};
 
 use crate::baseline::{format_time, Judgement};
-use crate::bounded::FastHasher;
+use crate::bounded::{FastHasher, MapHasher};
+use mspwatch_event::ActionClass;
+use serde::{Deserialize, Serialize};
 
 /// Most event ids and timeline entries an alert carries; `event_count` keeps counting.
 pub const EVIDENCE_CAP: usize = 100;
@@ -25,7 +27,7 @@ const COUNTED_IDS_CAP: usize = 100_000;
 const NOTIFY_AFTER_MS: i64 = 72 * 3_600_000;
 
 /// What an alert needs to know of one evidence event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EvidenceItem {
     pub(crate) time_ms: i64,
     pub(crate) event_id: Box<str>,
@@ -47,7 +49,7 @@ impl EvidenceItem {
 }
 
 /// The figures a summary quotes, beyond what the incident itself holds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Figures {
     /// The aggregate, baseline or step count behind the latest firing.
     pub(crate) value: Option<f64>,
@@ -58,14 +60,14 @@ pub(crate) struct Figures {
 }
 
 /// One open incident.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Incident {
     id: String,
     version: u32,
     first_ms: i64,
     last_ms: i64,
     event_count: u64,
-    counted: HashSet<u64, FastHasher>,
+    counted: HashSet<u64, MapHasher>,
     evidence: Vec<Arc<EvidenceItem>>,
     tenants: BTreeSet<Box<str>>,
     actor: AlertActor,
@@ -73,7 +75,7 @@ pub(crate) struct Incident {
     tier: Option<SupplierTier>,
     figures: Figures,
     last_action: String,
-    last_class: &'static str,
+    last_class: Option<ActionClass>,
 }
 
 impl Incident {
@@ -98,7 +100,7 @@ impl Incident {
             tier: event.supplier_tier,
             figures: Figures::default(),
             last_action: String::new(),
-            last_class: "",
+            last_class: None,
         }
     }
 
@@ -148,7 +150,7 @@ impl Incident {
             self.figures = figures;
         }
         self.last_action.clone_from(&event.action);
-        self.last_class = event.class.as_str();
+        self.last_class = Some(event.class);
     }
 
     /// The next version of the alert.
@@ -238,7 +240,7 @@ impl Incident {
                 "zscore" => judgement.map(|j| format_number(j.zscore))?,
                 "ratio" => judgement.map(|j| format_ratio(j.ratio))?,
                 "action" => self.last_action.clone(),
-                "class" => self.last_class.to_owned(),
+                "class" => self.last_class.map_or("", ActionClass::as_str).to_owned(),
                 "steps" => steps_of(rule),
                 "rule" => rule.id.clone(),
                 "first_seen" => format_time(self.first_ms),

@@ -8,6 +8,7 @@
 
 mod baseline;
 mod bounded;
+mod checkpoint;
 mod detect;
 mod incident;
 mod order;
@@ -24,7 +25,9 @@ pub use order::Admission;
 pub use snapshot::SnapshotError;
 
 use baseline::Baselines;
-use bounded::FastHasher;
+use std::hash::BuildHasher;
+
+use bounded::{FastHasher, MapHasher};
 use detect::{Context, RuleRuntime};
 use order::EventOrder;
 
@@ -63,7 +66,7 @@ impl Default for EngineConfig {
 }
 
 /// What the engine has counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
     /// Events given to the engine.
     pub events_in: u64,
@@ -92,6 +95,7 @@ pub struct Engine {
     rules: Vec<RuleRuntime>,
     baselines: Baselines,
     order: EventOrder,
+    seed: u64,
     hasher: FastHasher,
     stats: EngineStats,
     observed_from_ms: Option<i64>,
@@ -103,18 +107,22 @@ impl Engine {
     pub fn new(config: EngineConfig, rules: RuleSet, directory: Directory) -> Engine {
         let max_keys = config.max_tracked_keys;
         let hold = config.reorder_hold_ms.unwrap_or(config.allowed_lateness_ms);
+        let seed = MapHasher::default().hash_one(0u64);
+        let hasher = FastHasher::with_seed(seed);
         Engine {
             order: EventOrder::new(
                 config.allowed_lateness_ms,
                 hold,
                 config.dedupe_horizon_ms,
                 max_keys,
+                hasher.clone(),
             ),
             baselines: Baselines::new(max_keys, config.baseline_half_life_hours),
             rules: rules.rules.into_iter().map(|rule| RuleRuntime::new(rule, max_keys)).collect(),
             config,
             directory,
-            hasher: FastHasher::default(),
+            seed,
+            hasher,
             stats: EngineStats::default(),
             observed_from_ms: None,
             observed_to_ms: None,

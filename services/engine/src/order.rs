@@ -10,11 +10,12 @@ use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 
 use mspwatch_event::Event;
+use serde::{Deserialize, Serialize};
 
 use crate::bounded::{FastHasher, FastMap};
 
 /// An event waiting for the watermark.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Pending(Box<Event>);
 
 impl Pending {
@@ -55,7 +56,7 @@ pub enum Admission {
 }
 
 /// The reorder buffer with its watermark and the de-duplication memory.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct EventOrder {
     lateness_ms: i64,
     hold_ms: i64,
@@ -64,6 +65,7 @@ pub(crate) struct EventOrder {
     latest_ms: Option<i64>,
     heap: BinaryHeap<Reverse<Pending>>,
     seen_ids: FastMap<u64, i64>,
+    #[serde(skip)]
     id_hasher: FastHasher,
     prune_at: usize,
 }
@@ -74,6 +76,7 @@ impl EventOrder {
         hold_ms: i64,
         dedupe_horizon_ms: i64,
         max_remembered_ids: usize,
+        id_hasher: FastHasher,
     ) -> Self {
         EventOrder {
             lateness_ms: lateness_ms.max(0),
@@ -83,7 +86,7 @@ impl EventOrder {
             latest_ms: None,
             heap: BinaryHeap::new(),
             seen_ids: FastMap::default(),
-            id_hasher: FastHasher::default(),
+            id_hasher,
             prune_at: 1024,
         }
     }
@@ -101,6 +104,11 @@ impl EventOrder {
     /// Event ids remembered for de-duplication.
     pub(crate) fn remembered_ids(&self) -> usize {
         self.seen_ids.len()
+    }
+
+    /// Sets the hasher after a restore (it is not saved; the engine's seed is).
+    pub(crate) fn set_hasher(&mut self, id_hasher: FastHasher) {
+        self.id_hasher = id_hasher;
     }
 
     /// Admits an event into the buffer.

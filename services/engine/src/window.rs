@@ -8,9 +8,10 @@ use mspwatch_rules::{Aggregate, Value, Values};
 
 use crate::bounded::{FastHasher, FastMap};
 use crate::incident::EvidenceItem;
+use serde::{Deserialize, Serialize};
 
 /// One event's contribution to a sliding window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     item: Arc<EvidenceItem>,
     /// Count: 1; sum: the field's value; distinct: unused.
@@ -20,7 +21,7 @@ struct Entry {
 }
 
 /// A sliding event-time window with its running aggregate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Window {
     entries: VecDeque<Entry>,
     total: f64,
@@ -117,12 +118,12 @@ fn numeric(value: Value<'_>) -> f64 {
 ///
 /// `partial[i]` holds the latest-starting chain that has completed steps `0..=i`, so a chain
 /// always has the most time left to complete.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Progress {
     partial: Vec<Option<Chain>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Chain {
     start_ms: i64,
     evidence: Vec<Arc<EvidenceItem>>,

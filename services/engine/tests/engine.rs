@@ -360,7 +360,6 @@ fn saved_baselines_warm_up_a_later_replay() {
     let alerts = final_alerts(&mut later, &events);
     assert_eq!(alerts.len(), 1, "only the tenant new to the credential is flagged");
     assert_eq!(alerts[0].tenants, ["tn-new"]);
-    assert_eq!(later.save_baselines().len() > 0, true);
 }
 
 #[test]
@@ -459,4 +458,43 @@ proptest! {
         let reordered = final_alerts(&mut engine(CROSS_TENANT_DELETE), &shuffled);
         prop_assert_eq!(sorted, reordered);
     }
+}
+
+#[test]
+fn an_attack_split_around_a_checkpoint_raises_the_same_single_alert() {
+    let events = deletes("cred-1", 6, MINUTE);
+    let uninterrupted = final_alerts(&mut engine(CROSS_TENANT_DELETE), &events);
+
+    let mut before = engine(CROSS_TENANT_DELETE);
+    let mut versions = Vec::new();
+    for event in &events[..2] {
+        before.ingest(event.clone(), &mut versions);
+    }
+    let checkpoint = before.checkpoint();
+    drop(before);
+
+    let mut after = engine(CROSS_TENANT_DELETE);
+    after.restore_checkpoint(&checkpoint).expect("checkpoint restores");
+    // A replayed event from before the checkpoint is recognised as a duplicate.
+    after.ingest(events[1].clone(), &mut versions);
+    for event in &events[2..] {
+        after.ingest(event.clone(), &mut versions);
+    }
+    after.flush(&mut versions);
+    assert_eq!(after.stats().duplicates, 1);
+    assert_eq!(latest(versions), uninterrupted);
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused_and_the_engine_is_unchanged() {
+    let mut engine = engine(CROSS_TENANT_DELETE);
+    let mut alerts = Vec::new();
+    for event in deletes("cred-1", 2, MINUTE) {
+        engine.ingest(event, &mut alerts);
+    }
+    let checkpoint = engine.checkpoint();
+    let mut fresh = self::engine(CROSS_TENANT_DELETE);
+    assert!(fresh.restore_checkpoint(&checkpoint[..checkpoint.len() / 2]).is_err());
+    assert!(fresh.restore_checkpoint(b"").is_err());
+    assert_eq!(fresh.stats().events_in, 0);
 }
