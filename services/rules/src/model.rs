@@ -1,12 +1,12 @@
 //! Compiled rules: what the engine evaluates.
 //!
-//! SKELETON: the rules helper adds the loader, `Filter::matches` and `Template::render`
-//! bodies; the types are the contract with the engine.
+//! The types are the contract with the engine; [`crate::load`] builds them from rule files.
+//! Matching lives in `filter.rs`, template rendering in `template.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use mspwatch_event::{ActionClass, Event};
+use mspwatch_event::ActionClass;
 use serde::{Deserialize, Serialize};
 
 use crate::field::Field;
@@ -135,7 +135,8 @@ pub enum Aggregate {
 pub struct Step {
     /// Step name, used in summaries.
     pub name: String,
-    /// Events that complete the step.
+    /// Events that complete the step; the loader includes the rule's own conditions and
+    /// exceptions, so this filter alone decides.
     pub filter: Filter,
 }
 
@@ -209,6 +210,9 @@ pub enum Test {
     Equals(String),
     /// Equal to one of the texts (also what an `in_list` reference compiles to).
     OneOf(Vec<String>),
+    /// Like `OneOf`, as a hash set: the loader uses it for more than
+    /// [`Test::ONE_OF_SET_MIN`] values.
+    OneOfSet(HashSet<String>),
     /// Starts with the text.
     Prefix(String),
     /// Matches the regular expression.
@@ -233,24 +237,22 @@ pub enum CompareOp {
 }
 
 /// A summary template: text with `{placeholder}`s filled in by the engine.
+///
+/// Build one with [`Template::compile`], which checks the placeholders; a template with
+/// `text` but no `parts` (built by hand) is read leniently when rendered.
 #[derive(Debug, Clone, Default)]
 pub struct Template {
     /// The template text as written.
     pub text: String,
+    /// The text split into literal text and placeholders, braces unescaped.
+    pub parts: Vec<TemplatePart>,
 }
 
-impl Filter {
-    /// Whether the event passes every condition and no exception.
-    pub fn matches(&self, event: &Event) -> bool {
-        let _ = event;
-        false
-    }
-}
-
-impl Template {
-    /// Fills the placeholders from `lookup`; unknown names are left as written.
-    pub fn render(&self, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-        let _ = lookup;
-        self.text.clone()
-    }
+/// One piece of a compiled template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Literal text, with `{{` and `}}` already turned into braces.
+    Text(String),
+    /// A placeholder name, without braces.
+    Placeholder(String),
 }
