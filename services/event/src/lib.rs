@@ -7,8 +7,9 @@ pub mod class;
 pub mod decode;
 pub mod directory;
 mod event;
+pub mod mapping;
 pub mod time;
 
 pub use class::ActionClass;
-pub use directory::{Directory, Msp, SupplierTier};
+pub use directory::{Attribution, Directory, DirectoryError, Msp, SupplierTier};
 pub use event::{Actor, ActorType, Event, Outcome, Resource, SourceFormat};
