@@ -338,6 +338,11 @@ impl Builder {
                     }
                 },
                 PendingKey::Key(text, key_mark) => {
+                    let mut node = node;
+                    if matches!(&node.kind, NodeKind::Scalar(s) if s.plain && s.text.is_empty()) {
+                        // An implicit null has no text of its own: point at its key.
+                        node.mark = key_mark;
+                    }
                     if entries.iter().any(|entry| entry.key == text) {
                         self.problems.push(Problem {
                             mark: key_mark,
