@@ -1,1 +1,4 @@
 //! Kafka ingestion: consumes audit topics, tracks offsets, dead-letters rejects, writes alerts.
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

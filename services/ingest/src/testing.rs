@@ -1,0 +1,254 @@
+//! Test support: a local Kafka-protocol broker (Tansu) on a free 127.0.0.1 port, per test.
+//!
+//! The broker binary comes from `MSPWATCH_TANSU`, or else from the cache that
+//! `scripts/tansu.sh install` fills (`$MSPWATCH_CACHE_DIR/tansu-0.6.0/bin/tansu`, with
+//! `MSPWATCH_CACHE_DIR` defaulting to `~/.cache/mspwatch`).
+//! When the binary is missing, [`Broker::start_or_skip`] prints a notice and returns `None`
+//! so the test can return early, unless `MSPWATCH_REQUIRE_BROKER=1`, in which case it panics.
+//!
+//! ```no_run
+//! # fn demo() {
+//! use mspwatch_ingest::testing::Broker;
+//! let Some(broker) = Broker::start_or_skip() else { return };
+//! broker.create_topic("audit", 2).unwrap();
+//! let brokers = broker.address(); // "127.0.0.1:PORT"
+//! # let _ = brokers;
+//! # }
+//! ```
+#![allow(clippy::print_stderr, reason = "the skip notice is the point of this test helper")]
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The pinned broker version the cache directory is named after.
+pub const TANSU_VERSION: &str = "0.6.0";
+
+/// How long a broker may take to answer on its port.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a test broker could not be started or used.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The broker binary is not installed.
+    #[error("broker binary {0} not found; run scripts/tansu.sh install")]
+    Missing(PathBuf),
+    /// Spawning or talking to the broker process failed.
+    #[error("broker process: {0}")]
+    Io(#[from] std::io::Error),
+    /// The broker exited or never answered on its port.
+    #[error("broker did not start on {address} (log: {log})")]
+    NotReady {
+        /// The address it was asked to listen on.
+        address: String,
+        /// The broker's log file.
+        log: PathBuf,
+    },
+    /// `tansu topic create` failed.
+    #[error("creating topic {topic} failed: {detail}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The command's output.
+        detail: String,
+    },
+}
+
+/// Where the broker keeps its data.
+#[derive(Debug, Clone, Default)]
+pub enum Storage {
+    /// In memory; gone when the broker stops.
+    #[default]
+    Memory,
+    /// In a SQLite file that survives a broker restart.
+    Sqlite(PathBuf),
+}
+
+/// A running broker, killed when dropped.
+#[derive(Debug)]
+pub struct Broker {
+    binary: PathBuf,
+    storage: Storage,
+    port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// The broker binary: `MSPWATCH_TANSU`, or the cache that `scripts/tansu.sh install` fills.
+    pub fn binary_path() -> PathBuf {
+        if let Some(path) = std::env::var_os("MSPWATCH_TANSU") {
+            return PathBuf::from(path);
+        }
+        let cache = match std::env::var_os("MSPWATCH_CACHE_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
+                home.join(".cache").join("mspwatch")
+            }
+        };
+        cache.join(format!("tansu-{TANSU_VERSION}")).join("bin").join("tansu")
+    }
+
+    /// Whether `MSPWATCH_REQUIRE_BROKER=1` asks tests to fail rather than skip.
+    pub fn required() -> bool {
+        std::env::var("MSPWATCH_REQUIRE_BROKER").is_ok_and(|value| value == "1")
+    }
+
+    /// Starts an in-memory broker on a free port.
+    pub fn start() -> Result<Broker, BrokerError> {
+        Broker::start_with(Storage::Memory)
+    }
+
+    /// Starts a broker with the given storage on a free port.
+    pub fn start_with(storage: Storage) -> Result<Broker, BrokerError> {
+        let binary = Broker::binary_path();
+        if !binary.is_file() {
+            return Err(BrokerError::Missing(binary));
+        }
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let log = std::env::temp_dir().join(format!("mspwatch-tansu-{port}.log"));
+            let mut broker =
+                Broker { binary: binary.clone(), storage: storage.clone(), port, log, child: None };
+            match broker.spawn() {
+                Ok(()) => return Ok(broker),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error
+            .unwrap_or(BrokerError::NotReady { address: String::new(), log: PathBuf::new() }))
+    }
+
+    /// Starts an in-memory broker, or returns `None` after printing a notice when the binary
+    /// is missing and `MSPWATCH_REQUIRE_BROKER` is not `1`.
+    ///
+    /// # Panics
+    ///
+    /// When the binary is missing and a broker is required, or when it fails to start.
+    #[allow(clippy::panic, reason = "a test helper reports failure by panicking")]
+    pub fn start_or_skip() -> Option<Broker> {
+        match Broker::start() {
+            Ok(broker) => Some(broker),
+            Err(BrokerError::Missing(path)) if !Broker::required() => {
+                eprintln!(
+                    "SKIPPED: broker binary {} not found; run scripts/tansu.sh install \
+                     (set MSPWATCH_REQUIRE_BROKER=1 to fail instead)",
+                    path.display()
+                );
+                None
+            }
+            Err(error) => panic!("test broker: {error}"),
+        }
+    }
+
+    /// The bootstrap address, `127.0.0.1:PORT`, for `bootstrap.servers`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), BrokerError> {
+        let output = Command::new(&self.binary)
+            .args(["topic", "create", topic, "--partitions", &partitions.to_string()])
+            .args(["--broker", &format!("tcp://{}", self.address())])
+            .stdin(Stdio::null())
+            .output()?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let detail = String::from_utf8_lossy(&output.stderr).into_owned();
+        Err(BrokerError::Topic { topic: topic.to_owned(), detail })
+    }
+
+    /// Kills the broker process (as `kill -9` would) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the broker and starts it again on the same port with the same storage.
+    pub fn restart(&mut self) -> Result<(), BrokerError> {
+        self.kill();
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> Result<(), BrokerError> {
+        let address = self.address();
+        let listener = format!("tcp://{address}");
+        let storage = match &self.storage {
+            Storage::Memory => "memory://tansu/".to_owned(),
+            Storage::Sqlite(path) => format!("sqlite://{}", path.display()),
+        };
+        let log = File::options().create(true).append(true).open(&self.log)?;
+        let child = Command::new(&self.binary)
+            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args(["--storage-engine", &storage])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), BrokerError> {
+        let not_ready = BrokerError::NotReady { address: self.address(), log: self.log.clone() };
+        let socket = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait()?.is_some(),
+                None => true,
+            };
+            if exited {
+                self.child = None;
+                return Err(not_ready);
+            }
+            if TcpStream::connect_timeout(&socket, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        Err(not_ready)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port nothing listens on right now (the broker may still lose a race for it; callers retry).
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_starts_creates_topics_and_stops_on_drop() {
+        let Some(broker) = Broker::start_or_skip() else { return };
+        let address = broker.address();
+        broker.create_topic("support-check", 2).unwrap();
+        let socket: SocketAddr = address.parse().unwrap();
+        drop(broker);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(TcpStream::connect_timeout(&socket, Duration::from_millis(200)).is_err());
+    }
+}
