@@ -2,3 +2,7 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+pub mod config;
+
+pub use config::{Config, ConfigError};
