@@ -6,7 +6,6 @@
 //! activity time, then by key, so the same input evicts the same entries on every run.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) type MapHasher = foldhash::fast::RandomState;
 
 /// A `HashMap` with the engine's hasher.
-pub(crate) type FastMap<K, V> = HashMap<K, V, MapHasher>;
+pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, MapHasher>;
 
 /// The hasher for hashes the engine keeps as values (remembered event ids, distinct values):
 /// seeded at random per engine, and saved with checkpoints so a restored engine hashes alike.
@@ -71,14 +70,13 @@ impl<K: Hash + Eq + Ord + Clone, V> BoundedMap<K, V> {
         K: Borrow<Q> + for<'q> From<&'q Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if !self.entries.contains_key(key) {
-            if self.entries.len() >= self.capacity {
-                self.evict_oldest();
-            }
-            self.entries.insert(K::from(key), Slot { last_active_ms: now_ms, value: make() });
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(key) {
+            self.evict_oldest();
         }
-        // The entry exists: it was either present or inserted just above.
-        let slot = self.entries.get_mut(key).expect("entry present after insertion");
+        let slot = self
+            .entries
+            .entry_ref(key)
+            .or_insert_with(|| Slot { last_active_ms: now_ms, value: make() });
         slot.last_active_ms = slot.last_active_ms.max(now_ms);
         &mut slot.value
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use mspwatch_alert::Alert;
 use mspwatch_event::Event;
-use mspwatch_rules::{Aggregate, Field, Rule, RuleKind, Value, Values};
+use mspwatch_rules::{class_bit, Aggregate, Field, Rule, RuleKind, Value, Values};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,10 @@ pub(crate) struct RuleRuntime {
     pub(crate) fingerprint: String,
     state: KindState,
     incidents: Incidents,
+    /// Reused to build first-seen keys without allocating for combinations already known.
+    scratch: String,
+    /// The classes the rule's filter can pass, as bits; a cheap test before the filter.
+    class_mask: u16,
 }
 
 /// A rule's whole state, borrowed for writing a checkpoint.
@@ -71,9 +75,11 @@ impl RuleRuntime {
         };
         RuleRuntime {
             fingerprint: fingerprint(&rule),
+            class_mask: rule_class_mask(&rule),
             rule,
             state,
             incidents: Incidents(BoundedMap::new(max_keys)),
+            scratch: String::new(),
         }
     }
 
@@ -106,141 +112,113 @@ impl RuleRuntime {
         context: &Context<'_>,
         alerts: &mut Vec<Alert>,
     ) {
-        if !self.rule.enabled || !self.rule.filter.matches(event) {
-            self.learn(event);
-            return;
+        let class_may_pass = self.class_mask & class_bit(event.class) != 0;
+        if class_may_pass && self.rule.enabled && self.rule.filter.matches(event) {
+            self.detect(event, context, alerts);
         }
+        self.learn(event);
+    }
+
+    /// Updates the rule's state with an event that passed its filter. Group keys and evidence
+    /// are built only once it is clear they are needed, as most events raise nothing.
+    fn detect(&mut self, event: &Event, context: &Context<'_>, alerts: &mut Vec<Alert>) {
+        let RuleRuntime { rule, state, incidents, scratch, .. } = self;
         let now = event.time_ms;
-        let groups = group_keys(&self.rule.group_by, event);
-        let item = EvidenceItem::of(event);
-        let RuleRuntime { rule, state, incidents, .. } = self;
-        let hasher = context.hasher;
+        let mut raise = Raise { rule, event, hasher: context.hasher, alerts };
         match (&rule.kind, state) {
             (RuleKind::Match, _) => {
-                for group in &groups {
-                    let figures = Figures::default();
-                    incidents.raise(
-                        rule,
-                        group,
-                        event,
-                        std::slice::from_ref(&item),
-                        figures,
-                        hasher,
-                        alerts,
-                    );
+                let item = EvidenceItem::of(event);
+                for group in group_keys(&rule.group_by, event) {
+                    raise.open(incidents, &group, std::slice::from_ref(&item), Figures::default());
                 }
             }
             (
                 RuleKind::Threshold { window_ms, aggregate, at_least },
                 KindState::Threshold(windows),
             ) => {
-                let (window_ms, aggregate, at_least) = (*window_ms, *aggregate, *at_least);
                 let values = match aggregate {
                     Aggregate::Count => Values::None,
                     Aggregate::Sum(field) | Aggregate::Distinct(field) => field.values(event),
                 };
                 let value_is_bytes = matches!(aggregate, Aggregate::Sum(Field::Bytes));
-                for group in &groups {
+                let item = EvidenceItem::of(event);
+                for group in group_keys(&rule.group_by, event) {
                     let window = windows.touch(group.as_str(), now, Window::default);
-                    let value = window.push(
-                        Arc::clone(&item),
-                        aggregate,
-                        values,
-                        window_ms,
-                        context.hasher,
-                    );
+                    let entry = Arc::clone(&item);
+                    let value = window.push(entry, *aggregate, values, *window_ms, context.hasher);
                     let figures = Figures { value: Some(value), value_is_bytes, judgement: None };
-                    if value >= at_least {
-                        let evidence = window.evidence();
-                        incidents.raise(rule, group, event, &evidence, figures, hasher, alerts);
+                    if value >= *at_least {
+                        raise.open(incidents, &group, &window.evidence(), figures);
                     } else {
-                        incidents.extend(rule, group, event, &item, figures, hasher, alerts);
+                        raise.extend(incidents, &group, std::slice::from_ref(&item), figures);
                     }
                 }
             }
             (RuleKind::Sequence { within_ms, steps }, KindState::Sequence(progress)) => {
                 let matched: Vec<bool> =
                     steps.iter().map(|step| step.filter.matches(event)).collect();
-                if matched.iter().any(|&step_matched| step_matched) {
-                    let within_ms = *within_ms;
-                    let step_count = steps.len() as f64;
-                    for group in &groups {
-                        let chain = progress.touch(group.as_str(), now, Progress::default);
-                        let figures = Figures { value: Some(step_count), ..Figures::default() };
-                        match chain.advance(&item, &matched, within_ms) {
-                            Some(evidence) => incidents
-                                .raise(rule, group, event, &evidence, figures, hasher, alerts),
-                            None => {
-                                incidents.extend(rule, group, event, &item, figures, hasher, alerts)
-                            }
-                        }
+                if !matched.contains(&true) {
+                    return;
+                }
+                let item = EvidenceItem::of(event);
+                let figures = Figures { value: Some(steps.len() as f64), ..Figures::default() };
+                for group in group_keys(&rule.group_by, event) {
+                    let chain = progress.touch(group.as_str(), now, Progress::default);
+                    match chain.advance(&item, &matched, *within_ms) {
+                        Some(evidence) => raise.open(incidents, &group, &evidence, figures.clone()),
+                        None => raise.extend(
+                            incidents,
+                            &group,
+                            std::slice::from_ref(&item),
+                            figures.clone(),
+                        ),
                     }
                 }
             }
             (RuleKind::Baseline(check), _) => {
-                if let Some(judgement) = context.baselines.judge(check, event) {
-                    let figures = Figures {
-                        value: Some(judgement.observed),
-                        value_is_bytes: false,
-                        judgement: Some(judgement),
-                    };
-                    for group in &groups {
-                        incidents.raise(
-                            rule,
-                            group,
-                            event,
-                            std::slice::from_ref(&item),
-                            figures.clone(),
-                            hasher,
-                            alerts,
-                        );
-                    }
-                } else {
-                    for group in &groups {
-                        incidents.extend(
-                            rule,
-                            group,
-                            event,
-                            &item,
-                            Figures::default(),
-                            hasher,
-                            alerts,
-                        );
+                let judgement = context.baselines.judge(check, event);
+                if judgement.is_none() && incidents.0.len() == 0 {
+                    return;
+                }
+                let item = EvidenceItem::of(event);
+                let evidence = std::slice::from_ref(&item);
+                for group in group_keys(&rule.group_by, event) {
+                    match &judgement {
+                        Some(judgement) => {
+                            let figures = Figures {
+                                value: Some(judgement.observed),
+                                value_is_bytes: false,
+                                judgement: Some(judgement.clone()),
+                            };
+                            raise.open(incidents, &group, evidence, figures);
+                        }
+                        None => raise.extend(incidents, &group, evidence, Figures::default()),
                     }
                 }
             }
             (RuleKind::FirstSeen { key, horizon_ms, warmup_ms }, KindState::FirstSeen(known)) => {
-                let new_combinations = if context.observed_span_ms >= *warmup_ms {
-                    combinations(key, event)
-                        .into_iter()
-                        .filter(|combination| {
-                            known
-                                .get(combination.as_str())
-                                .is_none_or(|&last| now.saturating_sub(last) > *horizon_ms)
-                        })
-                        .count()
-                } else {
-                    0
-                };
-                if new_combinations > 0 {
-                    let figures =
-                        Figures { value: Some(new_combinations as f64), ..Figures::default() };
-                    for group in &groups {
-                        incidents.raise(
-                            rule,
-                            group,
-                            event,
-                            std::slice::from_ref(&item),
-                            figures.clone(),
-                            hasher,
-                            alerts,
-                        );
+                if context.observed_span_ms < *warmup_ms {
+                    return;
+                }
+                let mut new_combinations = 0usize;
+                visit_combinations(key, event, scratch, &mut |combination| {
+                    let last = known.get(combination);
+                    if last.is_none_or(|&last| now.saturating_sub(last) > *horizon_ms) {
+                        new_combinations += 1;
                     }
+                });
+                if new_combinations == 0 {
+                    return;
+                }
+                let item = EvidenceItem::of(event);
+                let figures =
+                    Figures { value: Some(new_combinations as f64), ..Figures::default() };
+                for group in group_keys(&rule.group_by, event) {
+                    raise.open(incidents, &group, std::slice::from_ref(&item), figures.clone());
                 }
             }
             _ => {}
         }
-        self.learn(event);
     }
 
     /// First-seen rules learn every combination, whether or not the event passed the filter.
@@ -250,9 +228,10 @@ impl RuleRuntime {
         else {
             return;
         };
-        for combination in combinations(key, event) {
-            *known.touch(combination.as_str(), event.time_ms, || event.time_ms) = event.time_ms;
-        }
+        let now = event.time_ms;
+        visit_combinations(key, event, &mut self.scratch, &mut |combination| {
+            *known.touch(combination, now, || now) = now;
+        });
     }
 
     /// Drops incidents and group state idle for longer than they can matter at `now_ms`.
@@ -319,59 +298,73 @@ impl RuleRuntime {
     }
 }
 
-impl Incidents {
-    /// Opens or updates the group's incident with `evidence`, and publishes a new version.
-    #[allow(clippy::too_many_arguments)]
-    fn raise(
+/// What raising or extending an incident needs besides the incidents themselves.
+struct Raise<'a> {
+    rule: &'a Rule,
+    event: &'a Event,
+    hasher: &'a FastHasher,
+    alerts: &'a mut Vec<Alert>,
+}
+
+impl Raise<'_> {
+    /// Opens the group's incident with `evidence`, or adds the evidence to the open one, and
+    /// publishes a new version when anything changed.
+    fn open(
         &mut self,
-        rule: &Rule,
+        incidents: &mut Incidents,
         group: &str,
-        event: &Event,
         evidence: &[Arc<EvidenceItem>],
         figures: Figures,
-        hasher: &FastHasher,
-        alerts: &mut Vec<Alert>,
     ) {
-        let now = event.time_ms;
-        let gap = rule.incident_gap_ms;
-        let open =
-            self.0.get(group).is_some_and(|incident| now.saturating_sub(incident.last_ms()) <= gap);
+        let now = self.event.time_ms;
+        let gap = self.rule.incident_gap_ms;
+        let open = incidents
+            .0
+            .get(group)
+            .is_some_and(|incident| now.saturating_sub(incident.last_ms()) <= gap);
         if !open {
-            let Some(first) = evidence
+            let first = evidence
                 .iter()
-                .min_by(|a, b| (a.time_ms, &a.event_id).cmp(&(b.time_ms, &b.event_id)))
-            else {
-                return;
-            };
-            let incident = Incident::open(rule, group, event, first);
-            self.0.insert(group.into(), now, incident);
+                .min_by(|a, b| (a.time_ms, &a.event_id).cmp(&(b.time_ms, &b.event_id)));
+            let Some(first) = first else { return };
+            let incident = Incident::open(self.rule, group, self.event, first);
+            incidents.0.insert(group.into(), now, incident);
         }
-        let Some(incident) = self.0.get_mut(group, now) else { return };
-        let added = incident.add(evidence, hasher);
-        if added || !open {
-            incident.note(event, figures);
-            alerts.push(incident.publish(rule));
+        let Some(incident) = incidents.0.get_mut(group, now) else { return };
+        if incident.add(evidence, self.hasher) || !open {
+            incident.note(self.event, figures);
+            self.alerts.push(incident.publish(self.rule));
         }
     }
 
-    /// Adds an event to the group's incident when one is open; opens none.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds evidence to the group's incident when one is open; opens none.
     fn extend(
         &mut self,
-        rule: &Rule,
+        incidents: &mut Incidents,
         group: &str,
-        event: &Event,
-        item: &Arc<EvidenceItem>,
+        evidence: &[Arc<EvidenceItem>],
         figures: Figures,
-        hasher: &FastHasher,
-        alerts: &mut Vec<Alert>,
     ) {
-        let gap = rule.incident_gap_ms;
-        let Some(incident) = self.0.get(group) else { return };
-        if event.time_ms.saturating_sub(incident.last_ms()) > gap {
+        let Some(incident) = incidents.0.get(group) else { return };
+        if self.event.time_ms.saturating_sub(incident.last_ms()) > self.rule.incident_gap_ms {
             return;
         }
-        self.raise(rule, group, event, std::slice::from_ref(item), figures, hasher, alerts);
+        self.open(incidents, group, evidence, figures);
+    }
+}
+
+/// The classes an event may have and still pass the rule's filter (for sequences, the
+/// filter and at least one step's).
+fn rule_class_mask(rule: &Rule) -> u16 {
+    let own = rule.filter.class_mask().unwrap_or(u16::MAX);
+    match &rule.kind {
+        RuleKind::Sequence { steps, .. } => {
+            let steps = steps
+                .iter()
+                .fold(0, |mask, step| mask | step.filter.class_mask().unwrap_or(u16::MAX));
+            own & steps
+        }
+        _ => own,
     }
 }
 
@@ -382,47 +375,72 @@ fn fingerprint(rule: &Rule) -> String {
 
 /// The group keys an event belongs to: one per combination of multi-valued field values.
 pub(crate) fn group_keys(fields: &[Field], event: &Event) -> Vec<String> {
-    combinations(fields, event)
-}
-
-/// Every combination of the fields' values in the event, joined into keys.
-fn combinations(fields: &[Field], event: &Event) -> Vec<String> {
-    let mut keys = vec![String::new()];
-    for (position, field) in fields.iter().enumerate() {
-        let mut values: Vec<String> = Vec::new();
-        field.values(event).for_each(|value| values.push(value_text(value)));
-        if values.is_empty() {
-            values.push(String::new());
-        }
-        let mut next = Vec::with_capacity(keys.len() * values.len());
-        for key in &keys {
-            for value in &values {
-                let mut combined = key.clone();
-                if position > 0 {
-                    combined.push(KEY_SEPARATOR);
-                }
-                push_escaped(&mut combined, value);
-                next.push(combined);
-            }
-        }
-        keys = next;
-    }
+    let mut keys = Vec::new();
+    visit_combinations(fields, event, &mut String::new(), &mut |key| keys.push(key.to_owned()));
     keys
 }
 
-fn push_escaped(key: &mut String, value: &str) {
-    for character in value.chars() {
-        if character == KEY_SEPARATOR || character == '\\' {
-            key.push('\\');
-        }
-        key.push(character);
-    }
+/// Calls `visit` with the key of every combination of the fields' values in the event (one
+/// per value of each multi-valued field), built in `scratch` so that nothing is allocated.
+fn visit_combinations(
+    fields: &[Field],
+    event: &Event,
+    scratch: &mut String,
+    visit: &mut dyn FnMut(&str),
+) {
+    scratch.clear();
+    extend_combinations(fields, event, true, scratch, visit);
 }
 
-fn value_text(value: Value<'_>) -> String {
+fn extend_combinations(
+    fields: &[Field],
+    event: &Event,
+    first: bool,
+    key: &mut String,
+    visit: &mut dyn FnMut(&str),
+) {
+    let Some((field, rest)) = fields.split_first() else {
+        visit(key);
+        return;
+    };
+    let base = key.len();
+    let values = field.values(event);
+    if !values.is_present() {
+        if !first {
+            key.push(KEY_SEPARATOR);
+        }
+        extend_combinations(rest, event, false, key, visit);
+        key.truncate(base);
+        return;
+    }
+    values.for_each(|value| {
+        if !first {
+            key.push(KEY_SEPARATOR);
+        }
+        push_value(key, value);
+        extend_combinations(rest, event, false, key, visit);
+        key.truncate(base);
+    });
+}
+
+/// Appends a value to a key, escaping the separator.
+fn push_value(key: &mut String, value: Value<'_>) {
+    use std::fmt::Write;
     match value {
-        Value::Str(text) => text.to_owned(),
-        Value::Num(number) => number.to_string(),
-        Value::Bool(flag) => flag.to_string(),
+        Value::Str(text) if memchr::memchr2(0x1f, b'\\', text.as_bytes()).is_none() => {
+            key.push_str(text)
+        }
+        Value::Str(text) => {
+            for character in text.chars() {
+                if character == KEY_SEPARATOR || character == '\\' {
+                    key.push('\\');
+                }
+                key.push(character);
+            }
+        }
+        Value::Num(number) => {
+            let _ = write!(key, "{number}");
+        }
+        Value::Bool(flag) => key.push_str(if flag { "true" } else { "false" }),
     }
 }

@@ -14,19 +14,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::{FastHasher, FastMap};
 
-/// An event waiting for the watermark.
+/// An event waiting for the watermark, with its time kept inline so that ordering the heap
+/// rarely needs to look at the event itself.
 #[derive(Debug, Serialize, Deserialize)]
-struct Pending(Box<Event>);
+struct Pending {
+    time_ms: i64,
+    event: Box<Event>,
+}
 
 impl Pending {
-    fn key(&self) -> (i64, &str) {
-        (self.0.time_ms, self.0.event_id.as_str())
+    fn new(event: Box<Event>) -> Self {
+        Pending { time_ms: event.time_ms, event }
     }
 }
 
 impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        self.cmp(other) == Ordering::Equal
     }
 }
 
@@ -40,7 +44,9 @@ impl PartialOrd for Pending {
 
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
+        self.time_ms
+            .cmp(&other.time_ms)
+            .then_with(|| self.event.event_id.cmp(&other.event.event_id))
     }
 }
 
@@ -126,7 +132,7 @@ impl EventOrder {
         }
         let latest = self.latest_ms.map_or(event.time_ms, |latest| latest.max(event.time_ms));
         self.latest_ms = Some(latest);
-        self.heap.push(Reverse(Pending(event)));
+        self.heap.push(Reverse(Pending::new(event)));
         Admission::Accepted
     }
 
@@ -139,18 +145,18 @@ impl EventOrder {
         let latest = self.latest_ms?;
         let release_before = latest.saturating_sub(self.hold_ms);
         let ready = self.heap.peek().is_some_and(|Reverse(pending)| {
-            pending.0.time_ms < release_before
-                || (self.hold_ms == 0 && pending.0.time_ms <= release_before)
+            pending.time_ms < release_before
+                || (self.hold_ms == 0 && pending.time_ms <= release_before)
         });
         if ready {
-            return self.heap.pop().map(|Reverse(pending)| pending.0);
+            return self.heap.pop().map(|Reverse(pending)| pending.event);
         }
         None
     }
 
     /// The next held event regardless of the hold (end of input, or quiet input).
     pub(crate) fn drain(&mut self) -> Option<Box<Event>> {
-        self.heap.pop().map(|Reverse(pending)| pending.0)
+        self.heap.pop().map(|Reverse(pending)| pending.event)
     }
 
     fn prune_ids(&mut self) {
