@@ -1,5 +1,45 @@
-//! The `mspwatch` command line.
+//! The `mspwatch` command line: `replay`, `rules check` and `rules test`.
 //!
-//! SKELETON: the replay helper writes the commands.
+//! Exit codes: 0 when the command did its work, 1 when input could not be read (or output
+//! written) or a rule test failed, 2 for bad usage, configuration or rules.
 
-fn main() {}
+mod cli;
+mod failure;
+mod input;
+mod output;
+mod replay;
+mod rules_cmd;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, RulesCommand};
+
+/// The environment variable that sets the diagnostic log filter (`debug`, `mspwatch=trace`).
+const LOG_ENV: &str = "MSPWATCH_LOG";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match &cli.command {
+        Command::Replay(args) => replay::run(args),
+        Command::Rules(RulesCommand::Check(args)) => rules_cmd::check(args),
+        Command::Rules(RulesCommand::Test(args)) => rules_cmd::test(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            output::error(&failure);
+            failure.exit_code()
+        }
+    }
+}
+
+/// Diagnostics go to standard error, warnings and errors only unless `MSPWATCH_LOG` says more.
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
+}

@@ -31,10 +31,11 @@ fn render(text: &mut String, alert: &Alert) {
     let _ = writeln!(text, "  Tenants:    {} ({})", joined(&alert.tenants), alert.tenants.len());
     let _ = writeln!(
         text,
-        "  Seen:       {} to {} ({} events, score {:.0})",
+        "  Seen:       {} to {} ({} event{}, score {:.0})",
         clean(&alert.first_seen),
         clean(&alert.last_seen),
         alert.event_count,
+        if alert.event_count == 1 { "" } else { "s" },
         alert.score
     );
     let _ = writeln!(text, "  Notify by:  {}", clean(&alert.notify_by));
@@ -50,7 +51,9 @@ fn render(text: &mut String, alert: &Alert) {
     }
     let shown = alert.timeline.len() as u64;
     if alert.event_count > shown {
-        let _ = writeln!(text, "    ... {} more events", alert.event_count - shown);
+        let more = alert.event_count - shown;
+        let noun = if more == 1 { "event" } else { "events" };
+        let _ = writeln!(text, "    ... {more} more {noun}");
     }
     text.push('\n');
 }

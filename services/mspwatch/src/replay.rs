@@ -1,0 +1,384 @@
+//! `mspwatch replay`: audit-log files through a fresh detector, the final alerts out.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use mspwatch_alert::format::AlertFormat;
+use mspwatch_alert::Alert;
+use mspwatch_engine::{Engine, EngineConfig};
+use mspwatch_event::decode::{decode_record, split_line, split_records, Decoded};
+use mspwatch_event::{Directory, Event};
+use serde::Serialize;
+
+use crate::cli::ReplayArgs;
+use crate::failure::Failure;
+use crate::input::{self, Limits, ReadFailure, RecordSink, Refusal, Source};
+use crate::output::{self, Summary};
+
+/// Runs `mspwatch replay`.
+pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let range = TimeRange::new(args.from, args.to)?;
+    let engine = build_engine(args)?;
+    let rejects = args.rejects.as_deref().map(RejectsFile::create).transpose()?;
+    let limits = Limits {
+        max_record_bytes: args.max_record_bytes,
+        max_document_bytes: args.max_document_bytes,
+    };
+
+    let (sources, mut unreadable) = input::collect_sources(&args.paths);
+    for error in &unreadable {
+        output::error(error);
+    }
+    let progress = progress_bar(&sources);
+    let mut replay = Replay::new(engine, range, rejects);
+    for source in &sources {
+        progress.set_message(source.to_string());
+        tracing::debug!(source = %source, "reading");
+        match input::read_source(source, limits, &progress, &mut replay) {
+            Ok(()) => {}
+            Err(ReadFailure::Input(error)) => {
+                progress.suspend(|| output::error(&error));
+                unreadable.push(error);
+            }
+            Err(ReadFailure::Sink(error)) => {
+                progress.finish_and_clear();
+                return Err(Failure::Io(anyhow!(error).context("cannot write the rejects file")));
+            }
+        }
+    }
+    progress.finish_and_clear();
+
+    let (engine, alerts, mut summary) = replay.finish()?;
+    write_alerts(&alerts, args.format.into())?;
+    if let Some(path) = &args.baseline_out {
+        save_baselines(&engine, path)?;
+    }
+    summary.sources = sources.len();
+    summary.unreadable = unreadable.len();
+    summary.bytes_read = progress.position();
+    summary.elapsed = started.elapsed();
+    summary.lateness_ms = args.lateness;
+    if !args.quiet {
+        output::summary(&summary);
+    }
+    if !unreadable.is_empty() {
+        output::error(format!("{} input(s) could not be read", unreadable.len()));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The event-time window of `--from` (inclusive) and `--to` (exclusive).
+#[derive(Debug, Clone, Copy)]
+struct TimeRange {
+    from_ms: i64,
+    to_ms: i64,
+}
+
+impl TimeRange {
+    fn new(from_ms: Option<i64>, to_ms: Option<i64>) -> Result<TimeRange, Failure> {
+        let range =
+            TimeRange { from_ms: from_ms.unwrap_or(i64::MIN), to_ms: to_ms.unwrap_or(i64::MAX) };
+        if range.from_ms >= range.to_ms {
+            return Err(Failure::config("--from must be earlier than --to"));
+        }
+        Ok(range)
+    }
+
+    fn contains(self, time_ms: i64) -> bool {
+        self.from_ms <= time_ms && time_ms < self.to_ms
+    }
+}
+
+/// The engine, with the rules, the directory and any saved baselines loaded.
+fn build_engine(args: &ReplayArgs) -> Result<Engine, Failure> {
+    let rules = crate::rules_cmd::load_rules(&args.rules)?;
+    let directory = match &args.directory {
+        Some(path) => load_directory(path)?,
+        None => Directory::default(),
+    };
+    let defaults = EngineConfig::default();
+    let config = EngineConfig {
+        allowed_lateness_ms: args.lateness,
+        max_tracked_keys: args.max_tracked.unwrap_or(defaults.max_tracked_keys),
+        ..defaults
+    };
+    tracing::info!(rules = rules.rules.len(), msps = directory.msps().len(), "starting replay");
+    let mut engine = Engine::new(config, rules, directory);
+    if let Some(path) = &args.baseline_in {
+        let bytes = fs::read(path)
+            .with_context(|| format!("cannot read baseline snapshot {}", path.display()))
+            .map_err(Failure::Config)?;
+        engine
+            .load_baselines(&bytes)
+            .with_context(|| format!("cannot load baseline snapshot {}", path.display()))
+            .map_err(Failure::Config)?;
+    }
+    Ok(engine)
+}
+
+/// Reads the MSP directory file.
+pub fn load_directory(path: &Path) -> Result<Directory, Failure> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read MSP directory {}", path.display()))
+        .map_err(Failure::Config)?;
+    Directory::from_yaml(&text)
+        .map_err(|error| Failure::config(format!("MSP directory {}: {error}", path.display())))
+}
+
+fn progress_bar(sources: &[Source]) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total: Option<u64> = sources.iter().map(input::source_size).sum();
+    let (bar, template) = match total {
+        Some(total) => (
+            ProgressBar::new(total),
+            "{spinner} {binary_bytes}/{binary_total_bytes} [{wide_bar}] {binary_bytes_per_sec} \
+             eta {eta} {msg}",
+        ),
+        None => {
+            (ProgressBar::new_spinner(), "{spinner} {binary_bytes} {binary_bytes_per_sec} {msg}")
+        }
+    };
+    match ProgressStyle::with_template(template) {
+        Ok(style) => bar.with_style(style),
+        Err(_) => bar,
+    }
+}
+
+fn write_alerts(alerts: &[Alert], format: AlertFormat) -> Result<(), Failure> {
+    match output::write_alerts(alerts, format) {
+        Ok(()) => Ok(()),
+        // A reader that stopped early (`| head`) is not an error.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(Failure::Io(anyhow!(error).context("cannot write the alerts"))),
+    }
+}
+
+/// Writes the baseline snapshot through a temporary file in the same directory, renamed into
+/// place, so that a crash never leaves a half-written snapshot under the final name.
+fn save_baselines(engine: &Engine, path: &Path) -> Result<(), Failure> {
+    let snapshot = engine.save_baselines();
+    write_atomically(path, &snapshot)
+        .with_context(|| format!("cannot write baseline snapshot {}", path.display()))
+        .map_err(Failure::Io)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file")
+    })?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".tmp-{}", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = (|| {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// The rejects file: one JSON line per rejected record.
+struct RejectsFile {
+    out: BufWriter<File>,
+    path: PathBuf,
+}
+
+/// One line of the rejects file.
+#[derive(Serialize)]
+struct RejectLine<'a> {
+    source: &'a str,
+    line: u64,
+    reason: &'a str,
+    detail: &'a str,
+    record: &'a str,
+}
+
+impl RejectsFile {
+    fn create(path: &Path) -> Result<RejectsFile, Failure> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create rejects file {}", path.display()))
+            .map_err(Failure::Config)?;
+        Ok(RejectsFile { out: BufWriter::new(file), path: path.to_path_buf() })
+    }
+
+    fn write(&mut self, line: &RejectLine<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, line)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finish(mut self) -> Result<(), Failure> {
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write rejects file {}", self.path.display()))
+            .map_err(Failure::Io)
+    }
+}
+
+/// Sorts alerts by first seen (as a time, then as written), then id.
+pub fn sort_alerts(alerts: &mut [Alert]) {
+    alerts.sort_by_cached_key(|alert| {
+        let first_seen_ms = chrono::DateTime::parse_from_rfc3339(&alert.first_seen)
+            .map_or(i64::MAX, |time| time.timestamp_millis());
+        (first_seen_ms, alert.first_seen.clone(), alert.id.clone())
+    });
+}
+
+/// The state of one replay: the engine, the counts and the latest version of every alert.
+struct Replay {
+    engine: Engine,
+    range: TimeRange,
+    rejects: Option<RejectsFile>,
+    summary: Summary,
+    latest: HashMap<String, Alert>,
+    raised: Vec<Alert>,
+}
+
+impl Replay {
+    fn new(engine: Engine, range: TimeRange, rejects: Option<RejectsFile>) -> Replay {
+        Replay {
+            engine,
+            range,
+            rejects,
+            summary: Summary::default(),
+            latest: HashMap::new(),
+            raised: Vec::new(),
+        }
+    }
+
+    /// Decodes one record and gives its event to the engine.
+    fn record(&mut self, source: &str, line: u64, bytes: &[u8]) -> io::Result<()> {
+        self.summary.records += 1;
+        if let Some(position) = memchr::memchr(0, bytes) {
+            let detail = format!("a NUL byte at offset {position}");
+            return self.reject(source, line, "nul_byte", &detail, bytes);
+        }
+        if let Err(error) = std::str::from_utf8(bytes) {
+            let detail = format!("invalid UTF-8 at offset {}", error.valid_up_to());
+            return self.reject(source, line, "invalid_utf8", &detail, bytes);
+        }
+        match decode_record(bytes) {
+            Ok(Decoded::Event(event)) => self.ingest(*event),
+            Ok(Decoded::Skipped(reason)) => {
+                *self.summary.skipped.entry(reason.to_owned()).or_default() += 1;
+            }
+            Err(error) => return self.reject(source, line, error.reason, &error.detail, bytes),
+        }
+        Ok(())
+    }
+
+    fn ingest(&mut self, event: Event) {
+        if !self.range.contains(event.time_ms) {
+            self.summary.filtered += 1;
+            return;
+        }
+        self.engine.ingest(event, &mut self.raised);
+        self.keep_latest();
+    }
+
+    /// Moves the alert versions just raised into `latest`, keeping the highest version of each.
+    fn keep_latest(&mut self) {
+        for alert in self.raised.drain(..) {
+            match self.latest.get(&alert.id) {
+                Some(kept) if kept.version > alert.version => {}
+                _ => {
+                    self.latest.insert(alert.id.clone(), alert);
+                }
+            }
+        }
+    }
+
+    fn reject(
+        &mut self,
+        source: &str,
+        line: u64,
+        reason: &str,
+        detail: &str,
+        record: &[u8],
+    ) -> io::Result<()> {
+        *self.summary.rejected.entry(reason.to_owned()).or_default() += 1;
+        let Some(rejects) = &mut self.rejects else {
+            return Ok(());
+        };
+        let record = String::from_utf8_lossy(input::excerpt(record));
+        rejects.write(&RejectLine { source, line, reason, detail, record: &record })
+    }
+
+    /// Flushes the engine; returns it, the final alert versions in (first seen, id) order, and
+    /// the counts.
+    fn finish(mut self) -> Result<(Engine, Vec<Alert>, Summary), Failure> {
+        self.engine.flush(&mut self.raised);
+        self.keep_latest();
+        if let Some(rejects) = self.rejects.take() {
+            rejects.finish()?;
+        }
+
+        let mut alerts: Vec<Alert> = self.latest.into_values().collect();
+        sort_alerts(&mut alerts);
+        for alert in &alerts {
+            *self.summary.alerts_by_rule.entry(alert.rule_id.clone()).or_default() += 1;
+        }
+        self.summary.engine = self.engine.stats().clone();
+        Ok((self.engine, alerts, self.summary))
+    }
+}
+
+impl RecordSink for Replay {
+    fn line(&mut self, source: &str, line_no: u64, bytes: &[u8]) -> io::Result<()> {
+        for record in split_line(bytes, line_no) {
+            match record {
+                Ok(record) => self.record(source, record.line, record.bytes)?,
+                Err((line, error)) => {
+                    self.summary.records += 1;
+                    self.reject(source, line, error.reason, &error.detail, bytes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn document(&mut self, source: &str, bytes: &[u8]) -> io::Result<()> {
+        for record in split_records(bytes) {
+            match record {
+                Ok(record) => self.record(source, record.line, record.bytes)?,
+                Err((line, error)) => {
+                    self.summary.records += 1;
+                    let record = line_excerpt(bytes, line);
+                    self.reject(source, line, error.reason, &error.detail, record)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, source: &str, refusal: Refusal<'_>) -> io::Result<()> {
+        self.summary.records += 1;
+        self.reject(source, refusal.line, refusal.reason, &refusal.detail, refusal.excerpt)
+    }
+}
+
+/// The document from the start of 1-based line `line` on (the whole document for line 0 or 1).
+fn line_excerpt(document: &[u8], line: u64) -> &[u8] {
+    let skip = usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX);
+    match skip.checked_sub(1) {
+        None => document,
+        Some(newline_index) => memchr::memchr_iter(b'\n', document)
+            .nth(newline_index)
+            .and_then(|position| document.get(position + 1..))
+            .unwrap_or_default(),
+    }
+}
