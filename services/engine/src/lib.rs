@@ -16,6 +16,7 @@ mod snapshot;
 mod window;
 
 use mspwatch_alert::Alert;
+use mspwatch_event::directory::Attribution;
 use mspwatch_event::{Directory, Event};
 use mspwatch_rules::RuleSet;
 
@@ -221,7 +222,7 @@ impl Engine {
 
     fn evaluate(&mut self, mut event: Box<Event>, alerts: &mut Vec<Alert>) {
         self.stats.events_evaluated += 1;
-        if !attribute(&self.directory, &mut event) {
+        if self.directory.attribute(&mut event) == Attribution::Unattributed {
             self.stats.unattributed += 1;
         }
         let now = event.time_ms;
@@ -244,23 +245,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// Fills the event's MSP, supplier tier and whether it targets an outside account; returns
-/// whether the event is attributed to an MSP.
-fn attribute(directory: &Directory, event: &mut Event) -> bool {
-    if event.msp_id.is_none() {
-        let by_role = event.via_role.as_deref().and_then(|role| directory.msp_for_role(role));
-        let by_tenant =
-            || event.tenant_ids.iter().find_map(|tenant| directory.msp_for_tenant(tenant));
-        event.msp_id = by_role.or_else(by_tenant).map(|msp| msp.id.clone());
-    }
-    let msp = event.msp_id.as_deref().and_then(|msp_id| directory.msp(msp_id));
-    event.supplier_tier = msp.map(|msp| msp.tier);
-    event.target_external = event.target_accounts.iter().any(|account| {
-        let own_tenant = event.tenant_ids.iter().any(|tenant| tenant == account);
-        let msp_tenant = msp.is_some_and(|msp| msp.tenants.iter().any(|tenant| tenant == account));
-        !own_tenant && !msp_tenant
-    });
-    event.msp_id.is_some()
 }
