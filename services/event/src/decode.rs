@@ -224,6 +224,12 @@ fn not_an_object(text: &str) -> DecodeError {
 /// missing fields and wrong types get their own reasons.
 pub(crate) fn from_json(error: &serde_json::Error) -> DecodeError {
     let message = error.to_string();
+    if message.starts_with("invalid unicode code point") {
+        return DecodeError::new(reason::INVALID_UTF8, message);
+    }
+    if message.starts_with("number out of range") {
+        return DecodeError::new(reason::INVALID_NUMBER, message);
+    }
     if !error.is_data() {
         return DecodeError::new(reason::INVALID_JSON, message);
     }

@@ -333,13 +333,8 @@ impl<'de> Visitor<'de> for FileSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Msp>, A::Error> {
         let mut msps = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if key != "msps" {
-                return Err(de::Error::unknown_field(&key, &["msps"]));
-            }
-            if msps.is_some() {
-                return Err(de::Error::duplicate_field("msps"));
-            }
+        let mut keys = Vec::new();
+        while map.next_key_seed(KeySeed { allowed: FILE_KEYS, seen: &mut keys })?.is_some() {
             msps = Some(map.next_value_seed(MspListSeed { seen: &mut *self.seen })?);
         }
         msps.ok_or_else(|| de::Error::missing_field("msps"))
@@ -378,8 +373,45 @@ impl<'de> Visitor<'de> for MspListSeed<'_> {
     }
 }
 
+/// The keys of the directory file.
+const FILE_KEYS: &[&str] = &["msps"];
+
 /// The keys of one MSP.
 const MSP_KEYS: &[&str] = &["id", "name", "tier", "tenants", "cloudtrail_roles"];
+
+/// A mapping key: one of `allowed`, not seen before in the same mapping. Checked while the key
+/// is read, so that errors point at the key's line.
+struct KeySeed<'s> {
+    allowed: &'static [&'static str],
+    seen: &'s mut Vec<&'static str>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<&'static str, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = &'static str;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<&'static str, E> {
+        let Some(known) = self.allowed.iter().copied().find(|allowed| *allowed == key) else {
+            return Err(de::Error::unknown_field(key, self.allowed));
+        };
+        if self.seen.contains(&known) {
+            return Err(de::Error::duplicate_field(known));
+        }
+        self.seen.push(known);
+        Ok(known)
+    }
+}
 
 /// One MSP mapping; names are checked as they are read, so errors point at their line.
 struct MspSeed<'s> {
@@ -409,19 +441,9 @@ impl<'de> Visitor<'de> for MspSeed<'_> {
         let mut tier = None;
         let mut tenants = None;
         let mut roles = None;
-        while let Some(key) = map.next_key::<String>()? {
-            let first = match key.as_str() {
-                "id" => id.is_none(),
-                "name" => name.is_none(),
-                "tier" => tier.is_none(),
-                "tenants" => tenants.is_none(),
-                "cloudtrail_roles" => roles.is_none(),
-                _ => return Err(de::Error::unknown_field(&key, MSP_KEYS)),
-            };
-            if !first {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-            }
-            match key.as_str() {
+        let mut keys = Vec::new();
+        while let Some(key) = map.next_key_seed(KeySeed { allowed: MSP_KEYS, seen: &mut keys })? {
+            match key {
                 "id" => {
                     let seed = NameSeed { names: &mut self.seen.msp_ids, index, kind: Kind::MspId };
                     id = Some(map.next_value_seed(seed)?);
