@@ -1,0 +1,109 @@
+//! Kafka client settings derived from the `[kafka]` section, shared by every client mspwatch
+//! makes (the group consumer, the alerts producer, replay readers and the alert log reader).
+
+use rdkafka::ClientConfig;
+
+use crate::config::KafkaConfig;
+
+/// How often librdkafka reports statistics (high watermarks, prefetch size).
+const STATISTICS_INTERVAL_MS: u32 = 1000;
+
+/// Connection and security settings: brokers, client id, TLS and SASL.
+pub fn base_client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", kafka.brokers.join(","))
+        .set("client.id", &kafka.client_id)
+        .set("security.protocol", &kafka.security_protocol)
+        .set("broker.address.family", "any");
+    if let Some(mechanism) = &kafka.sasl_mechanism {
+        config.set("sasl.mechanism", mechanism);
+    }
+    if let Some(username) = &kafka.sasl_username {
+        config.set("sasl.username", username);
+    }
+    if let Some(password) = &kafka.sasl_password {
+        config.set("sasl.password", password.expose());
+    }
+    if let Some(ca) = &kafka.ssl_ca_location {
+        config.set("ssl.ca.location", ca.display().to_string());
+    }
+    config
+}
+
+/// The audit consumer: group membership, manual offset commits, bounded prefetch.
+pub fn group_consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = base_client_config(kafka);
+    config
+        .set("group.id", &kafka.consumer_group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", kafka.start_from.as_str())
+        .set("session.timeout.ms", kafka.session_timeout.as_millis_i64().to_string())
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+    set_prefetch_limits(&mut config, kafka);
+    config
+}
+
+/// A reader with assigned partitions and no group commits (replay, the alert log reader).
+pub fn reader_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
+    let mut config = base_client_config(kafka);
+    config
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "earliest");
+    set_prefetch_limits(&mut config, kafka);
+    config
+}
+
+/// The alerts and dead-letter producer: idempotent, acknowledged by all in-sync replicas.
+pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = base_client_config(kafka);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", kafka.delivery_timeout.as_millis_i64().to_string());
+    config
+}
+
+fn set_prefetch_limits(config: &mut ClientConfig, kafka: &KafkaConfig) {
+    config
+        .set("queued.max.messages.kbytes", kafka.queued_max_messages_kbytes.to_string())
+        .set("queued.min.messages", kafka.queued_min_messages.to_string())
+        .set("fetch.max.bytes", kafka.fetch_max_bytes.to_string())
+        .set("max.partition.fetch.bytes", kafka.max_partition_fetch_bytes.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn consumer_never_commits_or_stores_offsets_by_itself() {
+        let config = group_consumer_config(&KafkaConfig::default());
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
+    }
+
+    #[test]
+    fn producer_is_idempotent_and_waits_for_all_replicas() {
+        let config = producer_config(&KafkaConfig::default());
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("acks"), Some("all"));
+    }
+
+    #[test]
+    fn sasl_password_reaches_the_client_but_not_its_debug_output() {
+        let kafka =
+            KafkaConfig { sasl_password: Some(Secret::new("hunter2")), ..KafkaConfig::default() };
+        let config = base_client_config(&kafka);
+        assert_eq!(config.get("sasl.password"), Some("hunter2"));
+        assert!(!format!("{kafka:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,332 @@
+//! librdkafka callbacks: partition assignment and revocation, commit results, statistics,
+//! and alert or dead-letter delivery reports.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+use super::state::{PartitionState, Shared};
+use crate::detector::{Detector, DetectorFactory, PartitionId};
+use crate::metrics::{PartitionLabels, WriteLabels};
+use crate::writes::{Write, WriteKind, WriteTag};
+use crate::DurableAlert;
+
+/// The producer of alerts and dead letters.
+pub(crate) type WriteProducer<D> = ThreadedProducer<ProducerHooks<D>>;
+
+/// Producer callbacks: delivery reports acknowledge offsets or queue writes again.
+pub(crate) struct ProducerHooks<D: Detector> {
+    pub shared: Arc<Shared<D>>,
+}
+
+impl<D: Detector> ClientContext for ProducerHooks<D> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_client(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "alert producer error");
+    }
+}
+
+impl<D: Detector> ProducerContext for ProducerHooks<D> {
+    type DeliveryOpaque = Box<WriteTag>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: Box<WriteTag>) {
+        let shared = &self.shared;
+        match result {
+            Ok(message) => {
+                shared.lock().acknowledge(&tag.source, tag.generation, tag.offset);
+                match &tag.kind {
+                    WriteKind::Alert { id, version } => {
+                        shared.metrics.alerts.inc();
+                        if let Some(callback) = &shared.on_alert_durable {
+                            callback(&DurableAlert {
+                                id: id.clone(),
+                                version: *version,
+                                partition: message.partition(),
+                                offset: message.offset(),
+                            });
+                        }
+                    }
+                    WriteKind::DeadLetter => {
+                        shared.metrics.dead_letters.inc();
+                    }
+                }
+            }
+            Err((error, message)) => {
+                let kind = tag.kind.label();
+                shared.metrics.write_failures.get_or_create(&WriteLabels { kind }).inc();
+                tracing::error!(
+                    error = %error,
+                    kind,
+                    source = %tag.source,
+                    offset = tag.offset,
+                    "write not acknowledged; it will be retried and its offset is not committed"
+                );
+                let headers = message.headers().map(|headers| headers.detach());
+                let attempts = 1;
+                shared.lock_retries().push(Write {
+                    topic: message.topic().to_owned(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    headers,
+                    tag: *tag,
+                    not_before: Some(Instant::now() + super::retry_backoff(attempts)),
+                    attempts,
+                });
+            }
+        }
+    }
+}
+
+/// Consumer callbacks: assignment, revocation, commit results and statistics.
+pub(crate) struct ConsumerHooks<D: Detector> {
+    pub shared: Arc<Shared<D>>,
+    pub producer: Arc<WriteProducer<D>>,
+    pub factory: Arc<dyn DetectorFactory<D>>,
+}
+
+impl<D: Detector> ClientContext for ConsumerHooks<D> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_client(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "audit consumer error");
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let mut prefetch_bytes: u64 = 0;
+        let mut state = self.shared.lock();
+        for (topic_name, topic) in &statistics.topics {
+            for (&partition_number, partition) in &topic.partitions {
+                prefetch_bytes = prefetch_bytes.saturating_add(partition.fetchq_size);
+                let id = PartitionId::new(topic_name, partition_number);
+                if let Some(assigned) = state.partitions.get_mut(&id) {
+                    if partition.hi_offset >= 0 {
+                        assigned.high_watermark = Some(partition.hi_offset);
+                    }
+                    assigned.broker_lag = Some(partition.consumer_lag);
+                }
+            }
+        }
+        drop(state);
+        self.shared.metrics.prefetch_bytes.set(i64::try_from(prefetch_bytes).unwrap_or(i64::MAX));
+    }
+}
+
+impl<D: Detector> ConsumerContext for ConsumerHooks<D> {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        error: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match error {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assign(partitions);
+                if cooperative {
+                    consumer.incremental_assign(partitions)
+                } else {
+                    consumer.assign(partitions)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(consumer, partitions);
+                if cooperative {
+                    consumer.incremental_unassign(partitions)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance failed; dropping the assignment");
+                self.revoke(consumer, partitions);
+                consumer.unassign()
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(error = %error, "applying the partition assignment failed");
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        tracing::debug!(result = ?result, offsets = ?offsets, "commit result");
+        if let Err(error) = result {
+            self.shared.metrics.commit_failures.inc();
+            tracing::warn!(error = %error, "offset commit failed; it is retried at the next interval");
+            return;
+        }
+        self.mark_committed(offsets);
+    }
+}
+
+impl<D: Detector> ConsumerHooks<D> {
+    /// Creates a detector per newly assigned partition; applies resume offsets from the
+    /// factory (checkpoints) to the assignment.
+    fn assign(&self, partitions: &mut TopicPartitionList) {
+        let ids: Vec<PartitionId> = partitions
+            .elements()
+            .iter()
+            .map(|element| PartitionId::new(element.topic(), element.partition()))
+            .collect();
+        for id in &ids {
+            if let Some(offset) = self.factory.resume_offset(id) {
+                let set = partitions.set_partition_offset(
+                    &id.topic,
+                    id.partition,
+                    Offset::Offset(offset),
+                );
+                if let Err(error) = set {
+                    tracing::warn!(partition = %id, error = %error, "cannot resume from checkpoint");
+                }
+            }
+        }
+        let mut state = self.shared.lock();
+        for id in ids {
+            if state.partitions.contains_key(&id) {
+                continue;
+            }
+            let generation = state.next_generation;
+            state.next_generation += 1;
+            let detector = self.factory.create(&id);
+            state.partitions.insert(id.clone(), PartitionState::new(generation, detector));
+            tracing::info!(partition = %id, "partition assigned");
+        }
+        let assigned = i64::try_from(state.partitions.len()).unwrap_or(i64::MAX);
+        self.shared.metrics.assigned_partitions.set(assigned);
+    }
+
+    /// Waits for the revoked partitions' pending writes, commits what is durable, and drops
+    /// their detectors, before the partitions are let go.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, partitions: &TopicPartitionList) {
+        let ids: Vec<PartitionId> = partitions
+            .elements()
+            .iter()
+            .map(|element| PartitionId::new(element.topic(), element.partition()))
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let pending: u64 = {
+            let state = self.shared.lock();
+            ids.iter()
+                .filter_map(|id| state.partitions.get(id))
+                .map(|partition| partition.offsets.pending_writes())
+                .sum()
+        };
+        if pending > 0 {
+            if let Err(error) = self.producer.flush(self.shared.settings.drain_timeout) {
+                tracing::warn!(error = %error, pending, "pending writes not all acknowledged in time");
+            }
+        }
+        let commit = self.committable(&ids);
+        if commit.count() > 0 {
+            match consumer.commit(&commit, CommitMode::Sync) {
+                Ok(()) => self.mark_committed(&commit),
+                Err(error) => {
+                    self.shared.metrics.commit_failures.inc();
+                    tracing::warn!(error = %error, "commit on revocation failed");
+                }
+            }
+        }
+        self.release(&ids);
+    }
+
+    /// Drops the detectors of `ids`, handing them to the factory.
+    pub(crate) fn release(&self, ids: &[PartitionId]) {
+        let mut released = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            for id in ids {
+                if let Some(partition) = state.partitions.remove(id) {
+                    released.push((id.clone(), partition));
+                }
+            }
+            let assigned = i64::try_from(state.partitions.len()).unwrap_or(i64::MAX);
+            self.shared.metrics.assigned_partitions.set(assigned);
+        }
+        for (id, partition) in released {
+            let pending = partition.offsets.pending_writes();
+            if pending > 0 {
+                tracing::warn!(
+                    partition = %id,
+                    pending,
+                    "partition released with unacknowledged writes; their events are not \
+                     committed and will be processed again"
+                );
+            }
+            self.shared.metrics.forget_partition(&PartitionLabels {
+                topic: id.topic.to_string(),
+                partition: id.partition,
+            });
+            tracing::info!(partition = %id, committed = ?partition.offsets.last_committed(), "partition released");
+            let committed = partition.offsets.last_committed();
+            self.factory.released(&id, partition.detector, committed);
+        }
+    }
+
+    /// The offsets of `ids` (all assigned partitions when empty) that can be committed now.
+    pub(crate) fn committable(&self, ids: &[PartitionId]) -> TopicPartitionList {
+        let state = self.shared.lock();
+        let mut list = TopicPartitionList::new();
+        for (id, partition) in &state.partitions {
+            if !ids.is_empty() && !ids.contains(id) {
+                continue;
+            }
+            if let Some(offset) = partition.offsets.committable() {
+                let _ = list.add_partition_offset(&id.topic, id.partition, Offset::Offset(offset));
+            }
+        }
+        list
+    }
+
+    /// Records committed offsets and lets the factory see partitions that are settled.
+    pub(crate) fn mark_committed(&self, offsets: &TopicPartitionList) {
+        let mut state = self.shared.lock();
+        for element in offsets.elements() {
+            if element.error().is_err() {
+                self.shared.metrics.commit_failures.inc();
+                continue;
+            }
+            let Offset::Offset(offset) = element.offset() else { continue };
+            let id = PartitionId::new(element.topic(), element.partition());
+            let Some(partition) = state.partitions.get_mut(&id) else { continue };
+            if partition.offsets.last_committed().is_some_and(|last| last >= offset) {
+                continue;
+            }
+            partition.offsets.committed(offset);
+            self.shared.metrics.commits.inc();
+            tracing::debug!(partition = %id, offset, "offset committed");
+            if partition.offsets.is_settled() {
+                self.factory.settled(&id, &partition.detector, offset);
+            }
+        }
+    }
+}
+
+/// Sends librdkafka's own log lines to `tracing`.
+fn log_client(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!(target: "rdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "rdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "rdkafka", facility, "{message}");
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "rdkafka", facility, "{message}"),
+    }
+}
