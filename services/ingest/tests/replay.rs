@@ -111,7 +111,7 @@ async fn replay_reports_rejects_with_their_position_and_reads_the_whole_topic_wi
     let good = canonical("ev-b", "msp-b", "backup.run", &hour(2));
     produce(&producer, "audit", 1, "msp-b", good.as_bytes(), None).await;
 
-    let mut request = ReplayRequest::new(&[brokers.clone()], "audit");
+    let mut request = ReplayRequest::new(std::slice::from_ref(&brokers), "audit");
     request.idle_timeout = Duration::from_secs(15);
     let (items, summary) = tokio::task::spawn_blocking(move || {
         let mut items = Vec::new();
