@@ -260,19 +260,16 @@ impl Replay {
         }
     }
 
-    /// Decodes one record and gives its event to the engine.
+    /// Decodes one record and gives its event to the engine. The decoder refuses invalid
+    /// UTF-8 itself; a NUL byte is refused here with a reason of its own.
     fn record(&mut self, source: &str, line: u64, bytes: &[u8]) -> io::Result<()> {
         self.summary.records += 1;
         if let Some(position) = memchr::memchr(0, bytes) {
             let detail = format!("a NUL byte at offset {position}");
             return self.reject(source, line, "nul_byte", &detail, bytes);
         }
-        if let Err(error) = std::str::from_utf8(bytes) {
-            let detail = format!("invalid UTF-8 at offset {}", error.valid_up_to());
-            return self.reject(source, line, "invalid_utf8", &detail, bytes);
-        }
         match decode_record(bytes) {
-            Ok(Decoded::Event(event)) => self.ingest(*event),
+            Ok(Decoded::Event(event)) => self.ingest(event),
             Ok(Decoded::Skipped(reason)) => {
                 *self.summary.skipped.entry(reason.to_owned()).or_default() += 1;
             }
@@ -281,7 +278,7 @@ impl Replay {
         Ok(())
     }
 
-    fn ingest(&mut self, event: Event) {
+    fn ingest(&mut self, event: Box<Event>) {
         if !self.range.contains(event.time_ms) {
             self.summary.filtered += 1;
             return;

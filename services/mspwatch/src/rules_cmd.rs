@@ -103,7 +103,7 @@ fn run_case(
             .map_err(|error| format!("event {} cannot be serialized: {error}", index + 1))?;
         match decode_record(&bytes) {
             Ok(Decoded::Event(event)) => {
-                engine.ingest(*event, &mut raised);
+                engine.ingest(event, &mut raised);
             }
             Ok(Decoded::Skipped(_)) => {}
             Err(error) => return Err(format!("event {} does not decode: {error}", index + 1)),
