@@ -223,6 +223,7 @@ fn decompressed(mut raw: Box<dyn Read>, size_hint: Option<u64>) -> io::Result<De
 }
 
 /// Why `read_records` stopped.
+#[derive(Debug)]
 enum Failure {
     Read(io::Error),
     Sink(io::Error),

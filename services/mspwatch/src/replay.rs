@@ -329,7 +329,7 @@ impl Replay {
         for alert in &alerts {
             *self.summary.alerts_by_rule.entry(alert.rule_id.clone()).or_default() += 1;
         }
-        self.summary.engine = self.engine.stats().clone();
+        self.summary.engine = self.engine.stats();
         Ok((self.engine, alerts, self.summary))
     }
 }
@@ -377,5 +377,46 @@ fn line_excerpt(document: &[u8], line: u64) -> &[u8] {
             .nth(newline_index)
             .and_then(|position| document.get(position + 1..))
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_excerpt_starts_at_the_line() {
+        let document = b"[\n  {\"a\": 1},\n  {\"b\": \n]";
+        assert_eq!(line_excerpt(document, 0), document);
+        assert_eq!(line_excerpt(document, 1), document);
+        assert_eq!(line_excerpt(document, 3), b"  {\"b\": \n]");
+        assert_eq!(line_excerpt(document, 4), b"]");
+        assert_eq!(line_excerpt(document, 9), b"");
+    }
+
+    #[test]
+    fn the_time_range_includes_from_and_excludes_to() {
+        let range = TimeRange::new(Some(1000), Some(2000)).unwrap();
+        assert!(!range.contains(999));
+        assert!(range.contains(1000));
+        assert!(range.contains(1999));
+        assert!(!range.contains(2000));
+        let open = TimeRange::new(None, None).unwrap();
+        assert!(open.contains(i64::MIN) && open.contains(i64::MAX - 1));
+        assert!(TimeRange::new(Some(5), Some(5)).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baselines.snapshot");
+        write_atomically(&path, b"first").unwrap();
+        write_atomically(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let missing_dir = dir.path().join("no-such-dir").join("baselines.snapshot");
+        assert!(write_atomically(&missing_dir, b"x").is_err());
     }
 }

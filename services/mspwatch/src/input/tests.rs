@@ -92,6 +92,17 @@ fn a_records_wrapper_is_a_document_pretty_or_on_one_line() {
 }
 
 #[test]
+fn a_records_wrapper_on_one_line_longer_than_the_record_cap_is_still_a_document() {
+    let input = format!("{{\"Records\":[{}{{\"last\":1}}]}}", "{\"a\":1},".repeat(20));
+    assert!(input.len() > LIMITS.max_record_bytes && input.len() < LIMITS.max_document_bytes);
+    let mut collected = Collected::default();
+    let mut stream = BufReader::with_capacity(64, input.as_bytes());
+    read_records("test", &mut stream, None, LIMITS, &mut collected).unwrap();
+    assert!(collected.refusals.is_empty(), "{:?}", collected.refusals);
+    assert_eq!(collected.documents, vec![input]);
+}
+
+#[test]
 fn a_pretty_printed_record_is_a_document() {
     let input = b"{\n  \"event_id\": \"e1\",\n  \"actor\": {\"id\": \"a\"}\n}\n";
     let collected = collect(input, LIMITS);
