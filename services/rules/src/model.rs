@@ -3,7 +3,7 @@
 //! The types are the contract with the engine; [`crate::load`] builds them from rule files.
 //! Matching lives in `filter.rs`, template rendering in `template.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use mspwatch_event::ActionClass;
@@ -210,9 +210,10 @@ pub enum Test {
     Equals(String),
     /// Equal to one of the texts (also what an `in_list` reference compiles to).
     OneOf(Vec<String>),
-    /// Like `OneOf`, as a hash set: the loader uses it for more than
-    /// [`Test::ONE_OF_SET_MIN`] values.
-    OneOfSet(HashSet<String>),
+    /// Like `OneOf`, as an ordered set searched in logarithmic time: the loader uses it from
+    /// [`Test::ONE_OF_SET_MIN`] values up. Ordered, so its `Debug` text is the same on every
+    /// load of the same rule.
+    OneOfSet(BTreeSet<String>),
     /// Starts with the text.
     Prefix(String),
     /// Matches the regular expression.

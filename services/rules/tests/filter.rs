@@ -160,6 +160,9 @@ fn long_value_lists_compile_to_a_set_that_matches_the_same() {
     other.actor.id = "cred-99".to_string();
     assert!(!filter.matches(&other));
 
+    let again = crate::filter(&block);
+    assert_eq!(format!("{filter:?}"), format!("{again:?}"), "same rule, same debug text");
+
     let numbers: Vec<String> = (0..39).map(|index| index.to_string()).collect();
     let block = format!("      object_count: [{}, 40]\n", numbers.join(", "));
     assert!(crate::filter(&block).matches(&event()));
