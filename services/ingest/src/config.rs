@@ -196,6 +196,18 @@ impl Default for DetectorConfig {
     }
 }
 
+impl DetectorConfig {
+    /// The engine settings these values describe; other engine settings keep their defaults.
+    pub fn engine_config(&self) -> mspwatch_engine::EngineConfig {
+        mspwatch_engine::EngineConfig {
+            allowed_lateness_ms: self.allowed_lateness.as_millis_i64(),
+            dedupe_horizon_ms: self.dedupe_horizon.as_millis_i64(),
+            max_tracked_keys: usize::try_from(self.max_tracked_keys).unwrap_or(usize::MAX),
+            ..mspwatch_engine::EngineConfig::default()
+        }
+    }
+}
+
 /// `[grpc]`: the alert streaming and admin service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,11 +6,12 @@
 //! processed, `released` when the partition goes.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use mspwatch_alert::Alert;
-use mspwatch_engine::{Engine, EngineStats};
-use mspwatch_event::Event;
+use mspwatch_engine::{Engine, EngineConfig, EngineStats};
+use mspwatch_event::{Directory, Event};
+use mspwatch_rules::RuleSet;
 
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,15 +47,26 @@ pub trait Detector: Send + 'static {
     fn tracked_keys(&self) -> Option<u64> {
         None
     }
+
+    /// Evaluates every event held back for reordering now; pushes the alert versions caused.
+    /// The consumer calls it when a partition goes quiet and before every commit, so that no
+    /// committed event is still waiting to be evaluated.
+    fn release_held(&mut self, alerts: &mut Vec<Alert>) {
+        let _ = alerts;
+    }
 }
 
 impl Detector for Engine {
     fn ingest(&mut self, event: Event, alerts: &mut Vec<Alert>) {
-        Engine::ingest(self, event, alerts);
+        let _admission = Engine::ingest(self, event, alerts);
     }
 
     fn counters(&self) -> EngineStats {
         self.stats().clone()
+    }
+
+    fn release_held(&mut self, alerts: &mut Vec<Alert>) {
+        Engine::release_held(self, alerts);
     }
 }
 
@@ -91,5 +103,37 @@ where
 {
     fn create(&self, partition: &PartitionId) -> D {
         self(partition)
+    }
+}
+
+/// Makes an [`Engine`] for each assigned partition from the current rules and directory.
+///
+/// Keep a clone of the `Arc` to replace the rules later: partitions assigned afterwards get
+/// the new rules, and the running engines are updated through
+/// [`IngestHandle::for_each_detector`](crate::IngestHandle::for_each_detector).
+#[derive(Debug)]
+pub struct EngineFactory {
+    config: EngineConfig,
+    current: RwLock<(RuleSet, Directory)>,
+}
+
+impl EngineFactory {
+    /// A factory of engines with `config`, `rules` and `directory`.
+    pub fn new(config: EngineConfig, rules: RuleSet, directory: Directory) -> Arc<EngineFactory> {
+        Arc::new(EngineFactory { config, current: RwLock::new((rules, directory)) })
+    }
+
+    /// Rules for partitions assigned from now on.
+    pub fn replace_rules(&self, rules: RuleSet) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        current.0 = rules;
+    }
+}
+
+impl DetectorFactory<Engine> for Arc<EngineFactory> {
+    fn create(&self, partition: &PartitionId) -> Engine {
+        let _ = partition;
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        Engine::new(self.config.clone(), current.0.clone(), current.1.clone())
     }
 }

@@ -23,7 +23,7 @@ pub mod writes;
 use std::sync::Arc;
 
 pub use config::{Config, ConfigError};
-pub use detector::{Detector, DetectorFactory, PartitionId};
+pub use detector::{Detector, DetectorFactory, EngineFactory, PartitionId};
 pub use metrics::{IngestMetrics, MetricsServer};
 pub use pipeline::{start, IngestError, IngestHandle, IngestOptions};
 pub use replay::{replay_range, ReplayError, ReplayItem, ReplayRequest, ReplaySummary};

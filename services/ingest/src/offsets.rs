@@ -40,6 +40,28 @@ impl OffsetTracker {
         true
     }
 
+    /// Records `writes` more unacknowledged writes caused by the already processed message at
+    /// `offset` (alerts of events a detector held back and evaluated later).
+    ///
+    /// Returns `false`, recording nothing, when `offset` was not processed yet or is already
+    /// committed.
+    pub fn add_writes(&mut self, offset: i64, writes: u32) -> bool {
+        let processed = self.next_processed.is_some_and(|next| offset < next);
+        let committed = self.committed.is_some_and(|committed| offset < committed);
+        if !processed || committed || writes == 0 {
+            return false;
+        }
+        match self.pending.binary_search_by_key(&offset, |&(o, _)| o) {
+            Ok(index) => {
+                if let Some(entry) = self.pending.get_mut(index) {
+                    entry.1 = entry.1.saturating_add(writes);
+                }
+            }
+            Err(index) => self.pending.insert(index, (offset, writes)),
+        }
+        true
+    }
+
     /// Records that one write caused by the message at `offset` is acknowledged.
     ///
     /// Returns `false` when no write was pending for that offset.
@@ -163,6 +185,36 @@ mod tests {
         assert!(tracker.acknowledged(5));
         assert!(!tracker.acknowledged(5));
         assert_eq!(tracker.committable(), Some(6));
+    }
+
+    #[test]
+    fn writes_added_to_a_processed_offset_hold_the_commit_back() {
+        let mut tracker = OffsetTracker::new();
+        tracker.processed(0, 0);
+        tracker.processed(1, 0);
+        tracker.processed(2, 1);
+        assert!(tracker.add_writes(1, 2));
+        assert!(tracker.add_writes(2, 1));
+        assert_eq!(tracker.committable(), Some(1));
+        tracker.acknowledged(1);
+        tracker.acknowledged(1);
+        assert_eq!(tracker.committable(), Some(2));
+        tracker.acknowledged(2);
+        assert_eq!(tracker.committable(), Some(2), "two writes were pending at offset 2");
+        tracker.acknowledged(2);
+        assert_eq!(tracker.committable(), Some(3));
+    }
+
+    #[test]
+    fn writes_cannot_be_added_to_unprocessed_or_committed_offsets() {
+        let mut tracker = OffsetTracker::new();
+        tracker.processed(0, 0);
+        tracker.processed(1, 0);
+        tracker.committed(1);
+        assert!(!tracker.add_writes(0, 1));
+        assert!(!tracker.add_writes(5, 1));
+        assert!(tracker.add_writes(1, 1));
+        assert_eq!(tracker.committable(), None);
     }
 
     #[test]

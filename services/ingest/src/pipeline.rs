@@ -28,8 +28,12 @@ use crate::DurableAlertCallback;
 
 type AuditConsumer<D> = StreamConsumer<ConsumerHooks<D>>;
 
-/// How often failed writes are looked at again.
+/// How often failed writes and quiet partitions are looked at.
 const RETRY_TICK: Duration = Duration::from_millis(200);
+
+/// A partition with no message for this long has its held events evaluated, so the last
+/// events of an attack do not wait for later traffic.
+const QUIET_RELEASE: Duration = Duration::from_millis(500);
 
 /// Why ingestion could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +189,7 @@ where
         "consuming audit events"
     );
 
+    warn_about_missing_topics(Arc::clone(&producer), config);
     let (stop, stopped) = watch::channel(false);
     let watchdog = tokio::spawn(watch_partitions(Arc::clone(&shared)));
     let commit_interval = config.commit_interval.get();
@@ -198,6 +203,32 @@ where
     let drain = config.drain_timeout.get();
     let shutdown_timeout = drain.saturating_mul(3).saturating_add(Duration::from_secs(5));
     Ok(IngestHandle { shared, stop, task, watchdog, shutdown_timeout })
+}
+
+/// Logs a warning for each configured topic the cluster does not have (topics are never
+/// created implicitly); runs in the background and never fails the start.
+fn warn_about_missing_topics<D: Detector>(producer: Arc<WriteProducer<D>>, config: &KafkaConfig) {
+    let mut wanted = config.audit_topics.clone();
+    wanted.push(config.alerts_topic.clone());
+    wanted.push(config.dead_letter_topic.clone());
+    tokio::task::spawn_blocking(move || {
+        let metadata = match producer.client().fetch_metadata(None, Duration::from_secs(10)) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read the cluster's topics");
+                return;
+            }
+        };
+        for topic in wanted {
+            let exists = metadata
+                .topics()
+                .iter()
+                .any(|entry| entry.name() == topic && entry.error().is_none());
+            if !exists {
+                tracing::warn!(topic, "topic does not exist; create it (mspwatch never does)");
+            }
+        }
+    });
 }
 
 /// The consume loop: messages, periodic commits, write retries; then the drain on stop.
@@ -220,8 +251,19 @@ async fn consume<D: Detector>(
                     break Ok(());
                 }
             }
-            _ = commit_tick.tick() => commit_in_background(&consumer, &mut committing),
+            _ = commit_tick.tick() => {
+                // Every event before a commit must have been evaluated, held or not.
+                let released = shared.lock().release_held(&shared, &[], None);
+                for write in released {
+                    send(&producer, &shared, write).await;
+                }
+                commit_in_background(&consumer, &mut committing);
+            }
             _ = retry_tick.tick() => {
+                let released = shared.lock().release_held(&shared, &[], Some(QUIET_RELEASE));
+                for write in released {
+                    send(&producer, &shared, write).await;
+                }
                 if let Err(error) = resend_failed(&producer, &shared, false).await {
                     break Err(error);
                 }
@@ -393,6 +435,10 @@ async fn drain<D: Detector>(
     shared: Arc<Shared<D>>,
 ) {
     let drain_timeout = shared.settings.drain_timeout;
+    let released = shared.lock().release_held(&shared, &[], None);
+    for write in released {
+        send(&producer, &shared, write).await;
+    }
     if let Err(error) = resend_failed(&producer, &shared, true).await {
         tracing::error!(error = %error, "cannot resend failed writes while stopping");
     }

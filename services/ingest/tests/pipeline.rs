@@ -249,3 +249,64 @@ async fn one_msp_on_two_partitions_is_counted() {
     assert_eq!(handle.stats().msp_partition_splits, 1);
     handle.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_events_are_evaluated_and_durable_before_their_offsets_commit() {
+    let Some(broker) = Broker::start_or_skip() else { return };
+    topics(&broker, 1);
+    let brokers = broker.address();
+    let producer = producer(&brokers);
+    for index in 0..6 {
+        let action = if index % 2 == 0 { "backup.delete" } else { "backup.run" };
+        let record = canonical(&format!("ev-{index}"), "msp-a", action, "2026-11-02T09:00:00Z");
+        produce(&producer, "audit", 0, "msp-a", record.as_bytes(), None).await;
+    }
+    let seen = Seen::default();
+    let config = kafka_config(&brokers, "detector-held");
+    let handle =
+        start(&config, DeleteAlerter::holding_factory(&seen), IngestOptions::default()).unwrap();
+    eventually(WAIT, "held alerts written", || handle.stats().alerts == 3).await;
+    eventually(WAIT, "every offset committed", || committed_total(&handle) == 6).await;
+    handle.shutdown().await.unwrap();
+    assert_eq!(read_all(&brokers, "alerts", 2, 3, WAIT).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_tenant_deletion_through_the_engine_is_alerted_within_two_seconds() {
+    let Some(broker) = Broker::start_or_skip() else { return };
+    topics(&broker, 1);
+    let brokers = broker.address();
+    let rules_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let rules = mspwatch_rules::load(&rules_dir).unwrap();
+    let detector_config = mspwatch_ingest::config::DetectorConfig::default();
+    let factory = mspwatch_ingest::EngineFactory::new(
+        detector_config.engine_config(),
+        rules,
+        mspwatch_event::Directory::default(),
+    );
+    let config = kafka_config(&brokers, "detector-engine");
+    let handle = start(&config, factory, IngestOptions::default()).unwrap();
+    // Let the group form before the attack, so the clock below measures detection only.
+    eventually(WAIT, "the partition assignment", || handle.stats().partitions.len() == 1).await;
+
+    let producer = producer(&brokers);
+    let produced = Instant::now();
+    for (index, tenant) in ["tn-a", "tn-b", "tn-c", "tn-d"].iter().enumerate() {
+        let time = format!("2026-11-02T09:0{index}:00Z");
+        let record = canonical_in(&format!("del-{index}"), "msp-a", tenant, "backup.delete", &time);
+        produce(&producer, "audit", 0, "msp-a", record.as_bytes(), None).await;
+    }
+    eventually(Duration::from_secs(10), "an alert", || handle.stats().alerts >= 1).await;
+    let latency = produced.elapsed();
+    assert!(latency < Duration::from_secs(2), "alert took {latency:?}");
+    let written = read_all(&brokers, "alerts", 2, 1, WAIT);
+    let alert: Alert = serde_json::from_slice(written.first().unwrap().payload().unwrap()).unwrap();
+    assert_eq!(alert.rule_id, "cross-tenant-backup-deletion");
+    assert_eq!(alert.msp_id.as_deref(), Some("msp-a"));
+    assert!(alert.tenants.len() >= 3, "{:?}", alert.tenants);
+    eventually(WAIT, "every offset committed", || {
+        handle.stats().partitions.iter().filter_map(|p| p.committed).sum::<i64>() == 4
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+}

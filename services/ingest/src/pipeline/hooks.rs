@@ -7,9 +7,9 @@ use std::time::Instant;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -219,6 +219,10 @@ impl<D: Detector> ConsumerHooks<D> {
         if ids.is_empty() {
             return;
         }
+        let released = self.shared.lock().release_held(&self.shared, &ids, None);
+        for write in released {
+            self.send_blocking(write);
+        }
         let pending: u64 = {
             let state = self.shared.lock();
             ids.iter()
@@ -242,6 +246,35 @@ impl<D: Detector> ConsumerHooks<D> {
             }
         }
         self.release(&ids);
+    }
+
+    /// Hands a write to the producer from a callback, waiting (bounded) while its queue is
+    /// full; a write it cannot take stays unacknowledged, so its offset is not committed.
+    fn send_blocking(&self, write: Write) {
+        let Write { topic, key, payload, headers, tag, .. } = write;
+        let mut record = BaseRecord::with_opaque_to(&topic, Box::new(tag)).payload(&payload);
+        if let Some(key) = &key {
+            record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        let deadline = Instant::now() + self.shared.settings.drain_timeout;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if Instant::now() < deadline =>
+                {
+                    record = back;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err((error, _)) => {
+                    tracing::error!(error = %error, topic, "write refused while revoking; its events stay uncommitted");
+                    return;
+                }
+            }
+        }
     }
 
     /// Drops the detectors of `ids`, handing them to the factory.

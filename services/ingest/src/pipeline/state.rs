@@ -81,6 +81,8 @@ pub(crate) struct PartitionState<D> {
     pub last_progress: Instant,
     pub stalled: bool,
     pub events: u64,
+    /// Events were given to the detector since it last released its held events.
+    pub unreleased: bool,
     reported: EngineStats,
 }
 
@@ -95,6 +97,7 @@ impl<D> PartitionState<D> {
             last_progress: Instant::now(),
             stalled: false,
             events: 0,
+            unreleased: false,
             reported: EngineStats::default(),
         }
     }
@@ -169,6 +172,7 @@ impl<D: Detector> State<D> {
                             }
                             partition.detector.ingest(*event, &mut alerts);
                             partition.events += 1;
+                            partition.unreleased = true;
                             metrics.events.inc();
                         }
                         Ok(Decoded::Skipped(_)) => {
@@ -198,6 +202,49 @@ impl<D: Detector> State<D> {
         partition.offsets.processed(offset, pending);
         partition.last_progress = Instant::now();
         Some(Processed { writes })
+    }
+
+    /// Makes the detectors of `partitions` (all when empty) evaluate the events they hold back,
+    /// when they were given events since they last did and, with `quiet_for`, have had no
+    /// message for that long. Returns the alert writes, each held against the partition's
+    /// last processed offset so no commit passes them before they are durable.
+    pub fn release_held(
+        &mut self,
+        shared: &Shared<D>,
+        partitions: &[PartitionId],
+        quiet_for: Option<Duration>,
+    ) -> Vec<Write> {
+        let now = Instant::now();
+        let mut writes = Vec::new();
+        for (id, partition) in &mut self.partitions {
+            if !partition.unreleased || (!partitions.is_empty() && !partitions.contains(id)) {
+                continue;
+            }
+            let quiet = now.saturating_duration_since(partition.last_progress);
+            if quiet_for.is_some_and(|wanted| quiet < wanted) {
+                continue;
+            }
+            partition.unreleased = false;
+            let mut alerts = Vec::new();
+            partition.detector.release_held(&mut alerts);
+            let Some(offset) =
+                partition.offsets.next_processed().map(|next| next.saturating_sub(1))
+            else {
+                continue;
+            };
+            let before = writes.len();
+            for alert in &alerts {
+                let base = (id.clone(), partition.generation, offset);
+                if let Some(write) = alert_write(&shared.settings.alerts_topic, alert, base) {
+                    writes.push(write);
+                }
+            }
+            let added = u32::try_from(writes.len() - before).unwrap_or(u32::MAX);
+            if added > 0 && !partition.offsets.add_writes(offset, added) {
+                tracing::error!(partition = %id, offset, "released alerts came after their commit");
+            }
+        }
+        writes
     }
 
     /// A write caused by `source` at `offset` was acknowledged; false when the partition has

@@ -25,12 +25,33 @@ pub type Seen = Arc<Mutex<Vec<String>>>;
 pub struct DeleteAlerter {
     seen: Seen,
     stats: EngineStats,
+    /// Hold events until `release_held`, as an engine reordering events does.
+    holding: bool,
+    held: Vec<Event>,
 }
 
 impl DeleteAlerter {
     pub fn factory(seen: &Seen) -> impl Fn(&PartitionId) -> DeleteAlerter + Send + Sync + 'static {
         let seen = Arc::clone(seen);
-        move |_| DeleteAlerter { seen: Arc::clone(&seen), stats: EngineStats::default() }
+        move |_| DeleteAlerter {
+            seen: Arc::clone(&seen),
+            stats: EngineStats::default(),
+            holding: false,
+            held: Vec::new(),
+        }
+    }
+
+    /// Like `factory`, but its detectors raise alerts only when asked to release held events.
+    pub fn holding_factory(
+        seen: &Seen,
+    ) -> impl Fn(&PartitionId) -> DeleteAlerter + Send + Sync + 'static {
+        let seen = Arc::clone(seen);
+        move |_| DeleteAlerter {
+            seen: Arc::clone(&seen),
+            stats: EngineStats::default(),
+            holding: true,
+            held: Vec::new(),
+        }
     }
 }
 
@@ -38,8 +59,18 @@ impl Detector for DeleteAlerter {
     fn ingest(&mut self, event: Event, alerts: &mut Vec<Alert>) {
         self.stats.events_in += 1;
         self.seen.lock().unwrap().push(event.event_id.clone());
-        if event.class == ActionClass::Delete {
+        if self.holding {
+            self.held.push(event);
+        } else if event.class == ActionClass::Delete {
             alerts.push(alert_for(&event));
+        }
+    }
+
+    fn release_held(&mut self, alerts: &mut Vec<Alert>) {
+        for event in self.held.drain(..) {
+            if event.class == ActionClass::Delete {
+                alerts.push(alert_for(&event));
+            }
         }
     }
 
@@ -78,8 +109,19 @@ fn alert_for(event: &Event) -> Alert {
 
 /// A canonical audit record.
 pub fn canonical(event_id: &str, msp_id: &str, action: &str, time: &str) -> String {
+    canonical_in(event_id, msp_id, "tn-1", action, time)
+}
+
+/// A canonical audit record in `tenant_id` by `cred-1`.
+pub fn canonical_in(
+    event_id: &str,
+    msp_id: &str,
+    tenant_id: &str,
+    action: &str,
+    time: &str,
+) -> String {
     format!(
-        r#"{{"event_id":"{event_id}","time":"{time}","msp_id":"{msp_id}","tenant_id":"tn-1","actor":{{"id":"cred-1","type":"user"}},"action":"{action}","resource":{{"type":"backup","id":"bk-1"}},"outcome":"success"}}"#
+        r#"{{"event_id":"{event_id}","time":"{time}","msp_id":"{msp_id}","tenant_id":"{tenant_id}","actor":{{"id":"cred-1","type":"user"}},"action":"{action}","resource":{{"type":"backup","id":"bk-1"}},"outcome":"success"}}"#
     )
 }
 
