@@ -68,6 +68,10 @@ impl Detector for Engine {
     fn release_held(&mut self, alerts: &mut Vec<Alert>) {
         Engine::release_held(self, alerts);
     }
+
+    fn tracked_keys(&self) -> Option<u64> {
+        Some(self.stats().state_entries)
+    }
 }
 
 /// Makes and disposes of the detector of each assigned partition.

@@ -304,6 +304,7 @@ async fn cross_tenant_deletion_through_the_engine_is_alerted_within_two_seconds(
     assert_eq!(alert.rule_id, "cross-tenant-backup-deletion");
     assert_eq!(alert.msp_id.as_deref(), Some("msp-a"));
     assert!(alert.tenants.len() >= 3, "{:?}", alert.tenants);
+    assert!(handle.stats().tracked_keys().is_some_and(|keys| keys > 0));
     eventually(WAIT, "every offset committed", || {
         handle.stats().partitions.iter().filter_map(|p| p.committed).sum::<i64>() == 4
     })
