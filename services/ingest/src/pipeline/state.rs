@@ -381,3 +381,6 @@ fn note_msp(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! Tests for message processing, offset holding and the stall watchdog, without a broker.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mspwatch_alert::Alert;
+use mspwatch_engine::EngineStats;
+use mspwatch_event::Event;
+
+use super::*;
+
+/// Counts events; raises nothing.
+struct Counter(u64);
+
+impl Detector for Counter {
+    fn ingest(&mut self, _event: Event, _alerts: &mut Vec<Alert>) {
+        self.0 += 1;
+    }
+
+    fn counters(&self) -> EngineStats {
+        EngineStats { events_in: self.0, ..EngineStats::default() }
+    }
+}
+
+fn shared(stall_timeout: Duration) -> Shared<Counter> {
+    Shared {
+        state: Mutex::new(State::default()),
+        retries: Mutex::new(Vec::new()),
+        metrics: IngestMetrics::default(),
+        settings: Settings {
+            alerts_topic: "alerts".into(),
+            dead_letter_topic: "dlq".into(),
+            dead_letter_max_bytes: 1024,
+            drain_timeout: Duration::from_secs(1),
+            stall_timeout,
+        },
+        on_alert_durable: None,
+    }
+}
+
+fn assign(shared: &Shared<Counter>, id: &PartitionId) {
+    let mut state = shared.lock();
+    let generation = state.next_generation;
+    state.next_generation += 1;
+    state.partitions.insert(id.clone(), PartitionState::new(generation, Counter(0)));
+}
+
+fn record(event_id: &str, msp_id: &str) -> Vec<u8> {
+    format!(
+        r#"{{"event_id":"{event_id}","time":"2026-11-02T09:00:00Z","msp_id":"{msp_id}","tenant_id":"tn-1","actor":{{"id":"c","type":"user"}},"action":"backup.run","outcome":"success"}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn rejected_record_is_a_dead_letter_that_holds_back_its_offset() {
+    let shared = shared(Duration::from_secs(60));
+    let id = PartitionId::new("audit", 0);
+    assign(&shared, &id);
+    let mut state = shared.lock();
+    let good = record("e1", "msp-a");
+    assert!(state.process_message(&shared, &id, 0, None, Some(&good)).unwrap().writes.is_empty());
+    let processed = state.process_message(&shared, &id, 1, Some(b"msp-a"), Some(b"{oops"));
+    let writes = processed.unwrap().writes;
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes.first().map(|write| write.topic.as_str()), Some("dlq"));
+    state.process_message(&shared, &id, 2, None, Some(&record("e2", "msp-a")));
+
+    let offsets = &state.partitions.get(&id).unwrap().offsets;
+    assert_eq!(offsets.committable(), Some(1), "the dead letter is not acknowledged yet");
+    let generation = state.partitions.get(&id).unwrap().generation;
+    assert!(state.acknowledge(&id, generation, 1));
+    assert_eq!(state.partitions.get(&id).unwrap().offsets.committable(), Some(3));
+    assert_eq!(state.snapshot(&shared.metrics).rejects_total(), 1);
+    assert_eq!(shared.metrics.events.get(), 2);
+}
+
+#[test]
+fn acknowledgement_from_an_earlier_assignment_is_ignored() {
+    let shared = shared(Duration::from_secs(60));
+    let id = PartitionId::new("audit", 0);
+    assign(&shared, &id);
+    let mut state = shared.lock();
+    state.process_message(&shared, &id, 0, None, Some(b"not json"));
+    let generation = state.partitions.get(&id).unwrap().generation;
+    assert!(!state.acknowledge(&id, generation + 1, 0));
+    assert!(!state.is_current(&id, generation + 1));
+    assert_eq!(state.partitions.get(&id).unwrap().offsets.committable(), Some(0));
+}
+
+#[test]
+fn message_for_an_unassigned_partition_is_not_processed() {
+    let shared = shared(Duration::from_secs(60));
+    let mut state = shared.lock();
+    let id = PartitionId::new("audit", 7);
+    assert!(state.process_message(&shared, &id, 0, None, Some(&record("e", "m"))).is_none());
+    assert_eq!(shared.metrics.events.get(), 0);
+}
+
+#[test]
+fn partition_with_lag_and_no_progress_is_reported_stalled_until_it_moves() {
+    let shared = shared(Duration::from_millis(50));
+    let id = PartitionId::new("audit", 0);
+    assign(&shared, &id);
+    let mut state = shared.lock();
+    state.process_message(&shared, &id, 0, None, Some(&record("e1", "msp-a")));
+    let partition = state.partitions.get_mut(&id).unwrap();
+    partition.high_watermark = Some(10);
+    partition.last_progress = Instant::now() - Duration::from_millis(200);
+
+    state.watch(&shared.metrics, Duration::from_millis(50));
+    let stats = state.snapshot(&shared.metrics);
+    let partition_stats = stats.partitions.first().unwrap();
+    assert!(partition_stats.stalled);
+    assert_eq!(partition_stats.lag, Some(9));
+    assert_eq!(shared.metrics.partition_stalls.get(), 1);
+
+    state.watch(&shared.metrics, Duration::from_millis(50));
+    assert_eq!(shared.metrics.partition_stalls.get(), 1, "one stall is counted once");
+
+    state.process_message(&shared, &id, 1, None, Some(&record("e2", "msp-a")));
+    state.watch(&shared.metrics, Duration::from_millis(50));
+    assert!(!state.snapshot(&shared.metrics).partitions.first().unwrap().stalled);
+}
+
+#[test]
+fn idle_partition_without_lag_is_never_stalled() {
+    let shared = shared(Duration::from_millis(10));
+    let id = PartitionId::new("audit", 0);
+    assign(&shared, &id);
+    let mut state = shared.lock();
+    state.process_message(&shared, &id, 4, None, Some(&record("e1", "msp-a")));
+    let partition = state.partitions.get_mut(&id).unwrap();
+    partition.high_watermark = Some(5);
+    partition.last_progress = Instant::now() - Duration::from_secs(5);
+    state.watch(&shared.metrics, Duration::from_millis(10));
+    assert!(!state.snapshot(&shared.metrics).partitions.first().unwrap().stalled);
+    assert_eq!(shared.metrics.partition_stalls.get(), 0);
+}
+
+#[test]
+fn one_msp_on_two_partitions_is_counted_for_each_event_away_from_home() {
+    let shared = shared(Duration::from_secs(60));
+    let (home, away) = (PartitionId::new("audit", 0), PartitionId::new("audit", 1));
+    assign(&shared, &home);
+    assign(&shared, &away);
+    let mut state = shared.lock();
+    state.process_message(&shared, &home, 0, None, Some(&record("e1", "msp-a")));
+    state.process_message(&shared, &away, 0, None, Some(&record("e2", "msp-a")));
+    state.process_message(&shared, &away, 1, None, Some(&record("e3", "msp-a")));
+    state.process_message(&shared, &away, 2, None, Some(&record("e4", "msp-b")));
+    assert_eq!(shared.metrics.msp_partition_splits.get(), 2);
+}
