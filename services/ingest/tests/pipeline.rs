@@ -69,6 +69,10 @@ async fn events_reach_detectors_and_alerts_are_durable_before_offsets_commit() {
     .await;
     eventually(WAIT, "offsets committed up to every event", || committed_total(&handle) == 20)
         .await;
+    eventually(WAIT, "lag reported as zero at the high watermark", || {
+        handle.stats().partitions.iter().all(|p| p.high_watermark == Some(10) && p.lag == Some(0))
+    })
+    .await;
     let stats = handle.stats();
     assert_eq!(stats.rejects_total(), 0);
     assert_eq!(stats.partitions.len(), 2);
