@@ -315,3 +315,52 @@ async fn cross_tenant_deletion_through_the_engine_is_alerted_within_two_seconds(
     .await;
     handle.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_partitions_are_committed_before_a_second_instance_takes_them() {
+    let Some(broker) = Broker::start_or_skip() else { return };
+    topics(&broker, 2);
+    let brokers = broker.address();
+    let producer = producer(&brokers);
+    let record = |id: &str, msp: &str| canonical(id, msp, "backup.run", "2026-11-02T09:00:00Z");
+    let send_batch = |prefix: &'static str| {
+        let producer = producer.clone();
+        async move {
+            for index in 0..4 {
+                let (msp, partition) = if index % 2 == 0 { ("msp-a", 0) } else { ("msp-b", 1) };
+                let id = format!("{prefix}-{index}");
+                produce(&producer, "audit", partition, msp, record(&id, msp).as_bytes(), None)
+                    .await;
+            }
+        }
+    };
+    // Commits happen only on revocation: the periodic commit is far away.
+    let mut config = kafka_config(&brokers, "detector-rebalance");
+    config.commit_interval = mspwatch_ingest::config::ConfigDuration::from_secs(600);
+
+    send_batch("before").await;
+    let first_seen = Seen::default();
+    let first =
+        start(&config, DeleteAlerter::factory(&first_seen), IngestOptions::default()).unwrap();
+    eventually(WAIT, "the first instance's events", || first.stats().events == 4).await;
+
+    let second_seen = Seen::default();
+    let second =
+        start(&config, DeleteAlerter::factory(&second_seen), IngestOptions::default()).unwrap();
+    eventually(Duration::from_secs(30), "one partition each", || {
+        first.stats().partitions.len() == 1 && second.stats().partitions.len() == 1
+    })
+    .await;
+    send_batch("after").await;
+    eventually(WAIT, "the second batch", || {
+        first_seen.lock().unwrap().len() + second_seen.lock().unwrap().len() == 8
+    })
+    .await;
+
+    let second_ids = second_seen.lock().unwrap().clone();
+    assert_eq!(second_ids.len(), 2, "{second_ids:?}");
+    assert!(second_ids.iter().all(|id| id.starts_with("after-")), "{second_ids:?}");
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    assert_eq!(committed(&brokers, "detector-rebalance", "audit", 2), vec![4, 4]);
+}
