@@ -42,6 +42,10 @@ pub struct ReplayRequest {
     pub lateness_ms: i64,
     /// Fail when no message arrives for this long before every partition is done.
     pub idle_timeout: Duration,
+    /// Look start offsets up by time. Turn it off when message timestamps are not at or after
+    /// event times minus the lateness (producers that set them from another clock): every
+    /// partition is then read from its beginning.
+    pub time_lookup: bool,
 }
 
 impl ReplayRequest {
@@ -54,6 +58,7 @@ impl ReplayRequest {
             to_ms: None,
             lateness_ms: 5 * 60 * 1000,
             idle_timeout: Duration::from_secs(30),
+            time_lookup: true,
         }
     }
 
@@ -153,6 +158,21 @@ pub enum ReplayError {
     },
 }
 
+/// Whether a lookup answer can be used as a partition's start (`Lookup`, pending the check of
+/// the message before it) or the partition must be read from its beginning (`FellBack`).
+fn choose_start(answer: Option<Offset>, low: i64, end: i64) -> StartChoice {
+    match answer {
+        Some(Offset::Offset(offset)) if (low..=end).contains(&offset) => StartChoice::Lookup,
+        _ => StartChoice::FellBack,
+    }
+}
+
+/// Whether the message before a lookup answer, with broker timestamp `previous_timestamp_ms`,
+/// agrees with the answer: it must be older than the time looked up.
+fn answer_holds(previous_timestamp_ms: Option<i64>, lookup_ms: i64) -> bool {
+    previous_timestamp_ms.is_some_and(|timestamp| timestamp < lookup_ms)
+}
+
 /// Per-partition progress.
 struct PartitionRead {
     partition: i32,
@@ -237,7 +257,7 @@ fn plan_partitions(
             done: low >= high,
         });
     }
-    let Some(from_ms) = request.from_ms else {
+    let Some(from_ms) = request.from_ms.filter(|_| request.time_lookup) else {
         return Ok(reads);
     };
     let lookup_ms = from_ms.saturating_sub(request.lateness_ms.max(0));
@@ -257,17 +277,20 @@ fn plan_partitions(
             .find_partition(topic, read.partition)
             .filter(|element| element.error().is_ok())
             .map(|element| element.offset());
-        match answer {
-            Some(Offset::Offset(offset)) if offset > read.low && offset <= read.end => {
-                read.position = offset;
-                read.first = offset;
-                read.check = Some((offset, lookup_ms));
+        match choose_start(answer, read.low, read.end) {
+            StartChoice::Lookup => {
+                if let Some(Offset::Offset(offset)) = answer {
+                    read.position = offset;
+                    read.first = offset;
+                    if offset > read.low {
+                        read.check = Some((offset, lookup_ms));
+                    }
+                }
                 read.start = StartChoice::Lookup;
             }
-            Some(Offset::Offset(offset)) if offset == read.low => read.start = StartChoice::Lookup,
-            other => {
-                tracing::info!(topic, partition = read.partition, answer = ?other, "offset lookup gave nothing usable; reading the partition from its beginning");
-                read.start = StartChoice::FellBack;
+            choice => {
+                tracing::info!(topic, partition = read.partition, answer = ?answer, "offset lookup gave nothing usable; reading the partition from its beginning");
+                read.start = choice;
             }
         }
         if read.position >= read.end {
@@ -308,8 +331,7 @@ fn read_until_done(
         }
         if let Some((answer, lookup_ms)) = read.check.take() {
             if message.offset() == answer.saturating_sub(1) {
-                let older = message.timestamp().to_millis().is_some_and(|ts| ts < lookup_ms);
-                if !older {
+                if !answer_holds(message.timestamp().to_millis(), lookup_ms) {
                     fall_back(consumer, request, read)?;
                 }
                 continue;
@@ -449,3 +471,39 @@ impl ClientContext for ReplayContext {
 }
 
 impl ConsumerContext for ReplayContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_inside_the_partition_is_used_and_anything_else_falls_back() {
+        assert_eq!(choose_start(Some(Offset::Offset(5)), 0, 10), StartChoice::Lookup);
+        assert_eq!(choose_start(Some(Offset::Offset(0)), 0, 10), StartChoice::Lookup);
+        assert_eq!(choose_start(Some(Offset::Offset(10)), 0, 10), StartChoice::Lookup);
+        assert_eq!(choose_start(Some(Offset::Offset(11)), 0, 10), StartChoice::FellBack);
+        assert_eq!(choose_start(Some(Offset::Offset(2)), 3, 10), StartChoice::FellBack);
+        assert_eq!(choose_start(Some(Offset::End), 0, 10), StartChoice::FellBack);
+        assert_eq!(choose_start(Some(Offset::Invalid), 0, 10), StartChoice::FellBack);
+        assert_eq!(choose_start(None, 0, 10), StartChoice::FellBack);
+    }
+
+    #[test]
+    fn answer_holds_only_when_the_message_before_it_is_older_than_the_lookup() {
+        assert!(answer_holds(Some(999), 1000));
+        assert!(!answer_holds(Some(1000), 1000), "an equal timestamp belongs at or after");
+        assert!(!answer_holds(Some(5000), 1000), "the answer skipped a later message");
+        assert!(!answer_holds(None, 1000), "no timestamp cannot confirm anything");
+    }
+
+    #[test]
+    fn time_range_is_inclusive_of_from_and_exclusive_of_to() {
+        let mut request = ReplayRequest::new(&["127.0.0.1:9".to_owned()], "audit");
+        request.from_ms = Some(100);
+        request.to_ms = Some(200);
+        assert!(!request.in_range(99));
+        assert!(request.in_range(100));
+        assert!(request.in_range(199));
+        assert!(!request.in_range(200));
+    }
+}

@@ -145,3 +145,20 @@ async fn replay_of_a_missing_topic_fails_with_its_name() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_without_time_lookup_reads_every_partition_from_its_beginning() {
+    let Some(broker) = Broker::start_or_skip() else { return };
+    broker.create_topic("audit", 1).unwrap();
+    let brokers = broker.address();
+    // Broker timestamps far earlier than event times for the events in range: a lookup could
+    // rightly skip them, so the time lookup is turned off.
+    let late = time_ms(&hour(9));
+    ten_events(&brokers, "audit", |index| Some(if index < 8 { 1_000 + index } else { late })).await;
+    let mut request = request(&brokers, "audit", &hour(5), &hour(8));
+    request.time_lookup = false;
+    let (ids, summary) = tokio::task::spawn_blocking(move || replay_ids(&request)).await.unwrap();
+    assert_eq!(ids, ["ev-5", "ev-6", "ev-7"]);
+    let partition = summary.partitions.first().unwrap();
+    assert_eq!((partition.start, partition.start_offset), (StartChoice::Beginning, 0));
+}
