@@ -78,6 +78,11 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
     pub lateness: i64,
 
+    /// Longest stretch of event time replay holds in memory to evaluate files that overlap in
+    /// time in event-time order; events further out of order count as too late.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration_ms)]
+    pub max_reorder: i64,
+
     /// Most credentials (and per-rule groups) tracked before the least recently active go.
     #[arg(long, value_name = "N")]
     pub max_tracked: Option<usize>,

@@ -7,6 +7,7 @@ mod cli;
 mod failure;
 mod input;
 mod output;
+mod plan;
 mod replay;
 mod rules_cmd;
 

@@ -25,17 +25,25 @@ use crate::output::{self, Summary};
 pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let range = TimeRange::new(args.from, args.to)?;
-    let engine = build_engine(args)?;
-    let rejects = args.rejects.as_deref().map(RejectsFile::create).transpose()?;
     let limits = Limits {
         max_record_bytes: args.max_record_bytes,
         max_document_bytes: args.max_document_bytes,
     };
-
     let (sources, mut unreadable) = input::collect_sources(&args.paths);
     for error in &unreadable {
         output::error(error);
     }
+    let plan = crate::plan::plan(sources, limits, args.lateness, args.max_reorder);
+    if plan.needed_ms > plan.hold_ms {
+        output::error(format!(
+            "inputs overlap in time by {} s, more than --max-reorder allows; events further \
+             out of order count as too late",
+            plan.needed_ms / 1000
+        ));
+    }
+    let sources = plan.sources;
+    let engine = build_engine(args, plan.hold_ms)?;
+    let rejects = args.rejects.as_deref().map(RejectsFile::create).transpose()?;
     let progress = progress_bar(&sources);
     let mut replay = Replay::new(engine, range, rejects);
     for source in &sources {
@@ -64,7 +72,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     summary.unreadable = unreadable.len();
     summary.bytes_read = progress.position();
     summary.elapsed = started.elapsed();
-    summary.lateness_ms = args.lateness;
+    summary.lateness_ms = plan.hold_ms;
     if !args.quiet {
         output::summary(&summary);
     }
@@ -97,8 +105,9 @@ impl TimeRange {
     }
 }
 
-/// The engine, with the rules, the directory and any saved baselines loaded.
-fn build_engine(args: &ReplayArgs) -> Result<Engine, Failure> {
+/// The engine, with the rules, the directory and any saved baselines loaded; it holds events
+/// for `hold_ms` so that the planned input is evaluated in event-time order.
+fn build_engine(args: &ReplayArgs, hold_ms: i64) -> Result<Engine, Failure> {
     let rules = crate::rules_cmd::load_rules(&args.rules)?;
     let directory = match &args.directory {
         Some(path) => load_directory(path)?,
@@ -106,7 +115,8 @@ fn build_engine(args: &ReplayArgs) -> Result<Engine, Failure> {
     };
     let defaults = EngineConfig::default();
     let config = EngineConfig {
-        allowed_lateness_ms: args.lateness,
+        allowed_lateness_ms: hold_ms,
+        reorder_hold_ms: Some(hold_ms),
         max_tracked_keys: args.max_tracked.unwrap_or(defaults.max_tracked_keys),
         ..defaults
     };

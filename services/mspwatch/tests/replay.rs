@@ -443,16 +443,70 @@ fn a_corrupt_baseline_snapshot_exits_two() {
 }
 
 #[test]
-fn cloudtrail_documents_from_the_shared_real_logs_are_read() {
+fn the_shared_real_cloudtrail_is_read_whole_and_both_outside_shares_are_flagged() {
     let real = shared_real().join("stratus-red-team");
-    if !real.is_dir() {
-        eprintln!("skipping: {} is not here", real.display());
-        return;
-    }
-    let output = replay(&["--lateness", "1000d", real.to_str().unwrap()]);
+    assert!(real.is_dir(), "{} must be beside the repository", real.display());
+    // The ten files come from different days and accounts; replay orders them by time itself.
+    let output = replay(&[real.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(summary_count(&output, "records read"), Some(172), "{}", describe(&output));
     assert_eq!(summary_count(&output, "rejected"), Some(0), "{}", describe(&output));
+    assert_eq!(summary_count(&output, "too late"), Some(0), "{}", describe(&output));
+    assert_eq!(summary_count(&output, "evaluated"), Some(172), "{}", describe(&output));
     let alerts = parsed_lines(&output);
-    assert!(rule_ids(&alerts).contains(&"backup-shared-externally"), "{}", describe(&output));
+    let shares: Vec<&Value> =
+        alerts.iter().filter(|alert| alert["rule_id"] == "backup-shared-externally").collect();
+    assert_eq!(shares.len(), 2, "{}", describe(&output));
+    let mut tenants: Vec<&str> =
+        shares.iter().map(|alert| alert["tenants"][0].as_str().unwrap()).collect();
+    tenants.sort_unstable();
+    assert_eq!(tenants, ["171471557522", "756680937392"]);
+}
+
+#[test]
+fn files_that_overlap_in_time_are_merged_into_one_cross_tenant_incident() {
+    // One file per tenant, as logs kept per account come; named so that name order is not
+    // time order, and each covering hours around the attack.
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = ["tn-acme", "tn-globex", "tn-initech", "tn-umbrella"];
+    for (index, tenant) in tenants.iter().enumerate() {
+        let minute = 10 + 2 * (tenants.len() - index);
+        let events = [
+            run_event(&format!("{tenant}-early"), "2026-11-05T01:00:00Z", tenant),
+            delete_event(
+                &format!("{tenant}-delete"),
+                &format!("2026-11-05T03:{minute:02}:00Z"),
+                tenant,
+                "cred-api-3",
+            ),
+            run_event(&format!("{tenant}-late"), "2026-11-05T09:00:00Z", tenant),
+        ];
+        fs::write(dir.path().join(format!("{index}-{tenant}.jsonl")), json_lines(&events)).unwrap();
+    }
+
+    let output = replay(&[dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let alerts = parsed_lines(&output);
+    let deletions: Vec<&Value> =
+        alerts.iter().filter(|alert| alert["rule_id"] == DELETION_RULE).collect();
+    assert_eq!(deletions.len(), 1, "{alerts:?}");
+    assert_eq!(deletions[0]["tenants"].as_array().unwrap().len(), 4);
+    assert_eq!(summary_count(&output, "too late"), Some(0), "{}", describe(&output));
+}
+
+#[test]
+fn a_reorder_limit_smaller_than_the_overlap_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = [run_event("b-1", "2026-11-05T08:00:00Z", "tn-acme")];
+    let earlier = [
+        run_event("a-1", "2026-11-05T01:00:00Z", "tn-acme"),
+        run_event("a-2", "2026-11-05T10:00:00Z", "tn-acme"),
+    ];
+    fs::write(dir.path().join("1.jsonl"), json_lines(&later)).unwrap();
+    fs::write(dir.path().join("2.jsonl"), json_lines(&earlier)).unwrap();
+
+    let output = replay(&[dir.path().to_str().unwrap(), "--max-reorder", "1h"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(stderr(&output).contains("--max-reorder"), "{}", describe(&output));
+    assert_eq!(summary_count(&output, "too late"), Some(1), "{}", describe(&output));
 }
