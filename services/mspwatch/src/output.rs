@@ -121,7 +121,7 @@ fn render_summary(summary: &Summary) -> String {
             &mut text,
             format_args!(
                 "hint: {} events came more than {} behind the newest event time and were not \
-                 evaluated; sources that overlap in time need a larger --lateness\n",
+                 evaluated; raise --max-reorder for files, or --lateness for standard input\n",
                 grouped(stats.too_late),
                 duration(summary.lateness_ms)
             ),
