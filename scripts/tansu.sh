@@ -103,13 +103,16 @@ current_address() {
     sed -n 's/^MSPWATCH_BROKERS=//p' "${ENV_FILE}"
 }
 
-# Starts one broker process on `port`; succeeds once the port answers.
+# Starts one broker process on `port`, in directory `workdir`; succeeds once the port answers.
 launch() {
-    local port="$1" storage="$2" pid waited=0
-    nohup "${TANSU_BIN}" broker \
-        --listener-url "tcp://127.0.0.1:${port}" \
-        --advertised-listener-url "tcp://127.0.0.1:${port}" \
-        --storage-engine "${storage}" >>"${LOG_FILE}" 2>&1 </dev/null &
+    local port="$1" storage="$2" workdir="$3" pid waited=0
+    (
+        cd "${workdir}"
+        exec nohup "${TANSU_BIN}" broker \
+            --listener-url "tcp://127.0.0.1:${port}" \
+            --advertised-listener-url "tcp://127.0.0.1:${port}" \
+            --storage-engine "${storage}" >>"${LOG_FILE}" 2>&1 </dev/null
+    ) &
     pid=$!
     echo "${pid}" >"${PID_FILE}"
     while ((waited < START_TIMEOUT_SECS * 10)); do
@@ -129,12 +132,15 @@ launch() {
 }
 
 cmd_start() {
-    local storage="memory://tansu/"
+    local storage="memory://tansu/" workdir="${PWD}"
     while (($# > 0)); do
         case "$1" in
             --sqlite)
                 [[ $# -ge 2 ]] || die "--sqlite needs a file"
-                storage="sqlite://$2"
+                # The broker resolves the file against its working directory, even an absolute
+                # path, so it runs in the file's directory and gets the bare name.
+                workdir="$(cd "$(dirname "$2")" && pwd)" || die "no directory for $2"
+                storage="sqlite://$(basename "$2")"
                 shift 2
                 ;;
             *) die "unknown option for start: $1" ;;
@@ -157,7 +163,7 @@ cmd_start() {
         port="$(pick_port)"
         printf "\n--- %s start on 127.0.0.1:%s %s\n" "$(date -u +%FT%TZ)" "${port}" "${storage}" \
             >>"${LOG_FILE}"
-        if launch "${port}" "${storage}"; then
+        if launch "${port}" "${storage}" "${workdir}"; then
             echo "MSPWATCH_BROKERS=127.0.0.1:${port}" >"${ENV_FILE}"
             log "broker running at 127.0.0.1:${port} (log: ${LOG_FILE})"
             echo "MSPWATCH_BROKERS=127.0.0.1:${port}"

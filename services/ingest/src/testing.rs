@@ -73,6 +73,7 @@ pub struct Broker {
     storage: Storage,
     port: u16,
     log: PathBuf,
+    keep_log: bool,
     child: Option<Child>,
 }
 
@@ -112,11 +113,20 @@ impl Broker {
         for _ in 0..5 {
             let port = free_port()?;
             let log = std::env::temp_dir().join(format!("mspwatch-tansu-{port}.log"));
-            let mut broker =
-                Broker { binary: binary.clone(), storage: storage.clone(), port, log, child: None };
+            let mut broker = Broker {
+                binary: binary.clone(),
+                storage: storage.clone(),
+                port,
+                log,
+                keep_log: false,
+                child: None,
+            };
             match broker.spawn() {
                 Ok(()) => return Ok(broker),
-                Err(error) => last_error = Some(error),
+                Err(error) => {
+                    broker.keep_log = true;
+                    last_error = Some(error);
+                }
             }
         }
         Err(last_error
@@ -186,12 +196,22 @@ impl Broker {
     fn spawn(&mut self) -> Result<(), BrokerError> {
         let address = self.address();
         let listener = format!("tcp://{address}");
-        let storage = match &self.storage {
-            Storage::Memory => "memory://tansu/".to_owned(),
-            Storage::Sqlite(path) => format!("sqlite://{}", path.display()),
+        // The broker resolves a SQLite path against its working directory, even an absolute
+        // one, so it runs in the file's directory and is given the bare file name.
+        let (storage, directory) = match &self.storage {
+            Storage::Memory => ("memory://tansu/".to_owned(), None),
+            Storage::Sqlite(path) => {
+                let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+                let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+                (format!("sqlite://{}", name.unwrap_or_default()), directory)
+            }
         };
         let log = File::options().create(true).append(true).open(&self.log)?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(directory) = directory {
+            command.current_dir(directory);
+        }
+        let child = command
             .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
             .args(["--storage-engine", &storage])
             .stdin(Stdio::null())
@@ -228,6 +248,10 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
+        // A failing test keeps the log for inspection; a passing one leaves nothing behind.
+        if !self.keep_log && !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -250,5 +274,27 @@ mod tests {
         drop(broker);
         std::thread::sleep(Duration::from_millis(200));
         assert!(TcpStream::connect_timeout(&socket, Duration::from_millis(200)).is_err());
+    }
+
+    #[test]
+    fn sqlite_broker_keeps_its_topics_across_a_restart() {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let directory = tempfile::tempdir().unwrap();
+        let storage = Storage::Sqlite(directory.path().join("broker.db"));
+        let mut broker = match Broker::start_with(storage) {
+            Ok(broker) => broker,
+            Err(BrokerError::Missing(_)) if !Broker::required() => return,
+            Err(error) => panic!("{error}"),
+        };
+        broker.create_topic("kept", 3).unwrap();
+        broker.restart().unwrap();
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", broker.address())
+            .create()
+            .unwrap();
+        let metadata = consumer.fetch_metadata(Some("kept"), Duration::from_secs(10)).unwrap();
+        let topic = metadata.topics().iter().find(|topic| topic.name() == "kept").unwrap();
+        assert!(topic.error().is_none());
+        assert_eq!(topic.partitions().len(), 3);
     }
 }
