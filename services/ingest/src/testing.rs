@@ -26,6 +26,12 @@ use std::time::{Duration, Instant};
 /// The pinned broker version the cache directory is named after.
 pub const TANSU_VERSION: &str = "0.6.0";
 
+/// Runs `$0 "$@"` (the broker) and kills it when standard input reaches its end; exits when
+/// the broker does.
+/// (A background list reads `/dev/null` unless redirected, hence the copy of stdin on fd 3.)
+const GUARD_SCRIPT: &str =
+    r#"exec 3<&0; "$0" "$@" </dev/null & pid=$!; (read -r _ <&3; kill -9 "$pid") & wait "$pid""#;
+
 /// How long a broker may take to answer on its port.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -181,10 +187,19 @@ impl Broker {
 
     /// Kills the broker process (as `kill -9` would) and waits for it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        let Some(mut child) = self.child.take() else { return };
+        // Closing the guard's standard input makes it kill the broker; it exits once the
+        // broker is gone, so the port is free when this returns.
+        drop(child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Kills the broker and starts it again on the same port with the same storage.
@@ -207,14 +222,18 @@ impl Broker {
             }
         };
         let log = File::options().create(true).append(true).open(&self.log)?;
-        let mut command = Command::new(&self.binary);
+        // A small shell guard runs the broker and kills it (as `kill -9` would) when its
+        // standard input closes: on drop, and also when the test process dies without
+        // unwinding, so no broker outlives its test.
+        let mut command = Command::new("sh");
+        command.args(["-c", GUARD_SCRIPT]).arg(&self.binary);
         if let Some(directory) = directory {
             command.current_dir(directory);
         }
         let child = command
             .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
             .args(["--storage-engine", &storage])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
