@@ -2,10 +2,11 @@
 //!
 //! Each subscription has its own task that reads the shared log from its own cursor into a
 //! bounded channel, so the log never waits for a subscriber. While it replays what the log holds
-//! after its cursor, the task waits for room in the channel (the alerts stay in the log), up to a
-//! stall timeout. Once at the head of the log it never waits: live alerts that do not fit in the
-//! channel end the subscription with RESOURCE_EXHAUSTED and the cursor of the last message it was
-//! given, from which the subscriber resumes (replaying again) without missing anything.
+//! after its cursor, or the log itself is still loading the topic's history, the task waits for
+//! room in the channel (the alerts stay in the log), up to a stall timeout. Once at the head of a
+//! caught-up log it never waits: live alerts that do not fit in the channel end the subscription
+//! with RESOURCE_EXHAUSTED and the cursor of the last message it was given, from which the
+//! subscriber resumes (replaying again) without missing anything.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -262,7 +263,10 @@ impl Subscription {
                 (Step::Continue, true) => heartbeat.reset(),
                 (Step::Continue, false) => {}
             }
-            pace = Pace::Live;
+            // While the log is still loading history, bursts are history too: keep waiting.
+            if self.log.caught_up() {
+                pace = Pace::Live;
+            }
             tokio::select! {
                 biased;
                 () = &mut stop_requested => {

@@ -250,6 +250,12 @@ impl AlertLog {
         self.read_state().end_cursor()
     }
 
+    /// True once every partition has been read up to where it ended when reading began: the
+    /// log is no longer loading history.
+    pub fn caught_up(&self) -> bool {
+        self.read_state().partitions.values().all(|log| log.next_offset >= log.live_from)
+    }
+
     /// The oldest position that can still be served.
     pub fn oldest_cursor(&self) -> Cursor {
         self.read_state().oldest_cursor()
@@ -591,6 +597,7 @@ mod tests {
     fn now_starts_at_the_high_watermark_while_catching_up() {
         let log = AlertLog::new(10);
         log.start_partition(0, 4, 9);
+        assert!(!log.caught_up());
         assert_eq!(log.end_cursor().next_offset(0), 9);
         assert_eq!(log.oldest_cursor().next_offset(0), 4);
         log.append(0, 4, alert("old", 1)).unwrap();
@@ -598,6 +605,8 @@ mod tests {
         position.set(0, 9);
         assert!(log.read(&position, &everything, 10, 10).unwrap().items.is_empty());
         assert!(log.check_retained(&Cursor::default()).is_err());
+        log.skip(0, 8);
+        assert!(log.caught_up());
     }
 
     #[test]
