@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{TokenFileError, TokenStore};
 use crate::error::DeliverError;
 
 /// The gRPC server: where it listens, how it secures connections, and its limits.
@@ -139,6 +140,14 @@ impl GrpcConfig {
         Duration::from_secs(self.heartbeat_secs)
     }
 
+    /// The tokens of `tokens_file`; no tokens (every call refused) when it is not set.
+    pub fn load_tokens(&self) -> Result<TokenStore, TokenFileError> {
+        match &self.tokens_file {
+            Some(path) => TokenStore::load(path),
+            None => Ok(TokenStore::default()),
+        }
+    }
+
     /// How long a replaying subscriber may read nothing.
     pub fn stall(&self) -> Duration {
         Duration::from_secs(self.stall_secs)
@@ -196,6 +205,16 @@ mod tests {
         let config: GrpcConfig = toml::from_str("").unwrap();
         assert_eq!(config, GrpcConfig::default());
         assert!(config.validate().is_ok());
+        assert!(config.load_tokens().is_ok_and(|tokens| tokens.is_empty()));
+    }
+
+    #[test]
+    fn a_missing_tokens_file_is_an_error_not_an_empty_store() {
+        let config = GrpcConfig {
+            tokens_file: Some("/nonexistent/tokens.toml".into()),
+            ..GrpcConfig::default()
+        };
+        assert!(matches!(config.load_tokens(), Err(TokenFileError::Read { .. })));
     }
 
     #[test]

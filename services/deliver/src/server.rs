@@ -119,6 +119,11 @@ impl GrpcServer {
             tokens = tokens.len(),
             "grpc server listening"
         );
+        if tokens.is_empty() {
+            tracing::warn!(
+                "no bearer tokens configured: every alert and admin call will be refused"
+            );
+        }
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let mut stopped = stop_receiver.clone();
         let server = router.serve_with_incoming_shutdown(incoming, async move {
