@@ -172,3 +172,9 @@ fn target_accounts_outside_the_msp_and_the_event_tenants_are_external() {
     assert!(event.target_external, "an unknown msp has no tenants beyond the event's own");
     assert_eq!(event.supplier_tier, None);
 }
+
+#[test]
+fn more_than_one_yaml_document_is_invalid_yaml() {
+    let error = Directory::from_yaml("msps: []\n---\nmsps: []\n").unwrap_err();
+    assert_eq!(error.reason, directory_reason::INVALID_YAML, "{error}");
+}
