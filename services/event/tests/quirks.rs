@@ -368,6 +368,9 @@ fn strings_longer_than_the_cap_are_refused_not_cut() {
     let mut record = common::cloudtrail("backup.amazonaws.com", "DeleteRecoveryPoint", json!({}));
     record["userAgent"] = json!(long);
     assert_eq!(reason_of(&record), "field_too_long");
+    let mut record = common::cloudtrail("backup.amazonaws.com", "DeleteRecoveryPoint", json!({}));
+    record["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] = json!(long);
+    assert_eq!(reason_of(&record), "field_too_long");
     let many: Vec<String> = (0..2000).map(|n| format!("tn-{n}")).collect();
     let mut record = common::canonical();
     record.as_object_mut().unwrap().remove("tenant_id");

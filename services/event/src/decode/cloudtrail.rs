@@ -224,6 +224,9 @@ pub(crate) fn credential(identity: &UserIdentity<'_>) -> Result<Credential, Deco
         fields::check_length("userIdentity.userName", name)?;
     }
     let via_role = assumed.map(|role| role.role_name);
+    if let Some(role) = &via_role {
+        fields::check_length("sessionContext.sessionIssuer.userName", role)?;
+    }
     Ok(Credential { actor: Actor { id, kind: actor_kind, name }, via_role })
 }
 
