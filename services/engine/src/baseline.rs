@@ -225,6 +225,11 @@ pub struct SubjectBaseline {
 }
 
 impl SubjectBaseline {
+    /// Events observed for the subject.
+    pub(crate) fn events(&self) -> u64 {
+        self.seen.events
+    }
+
     fn new(now_ms: i64) -> Self {
         SubjectBaseline {
             seen: Seen::new(now_ms),

@@ -64,6 +64,15 @@ impl<K: Hash + Eq + Ord + Clone, V> BoundedMap<K, V> {
         self.entries.get(key).map(|slot| &slot.value)
     }
 
+    /// The entry for `key` with the time it was last active, without marking it active.
+    pub(crate) fn get_with_time<Q>(&self, key: &Q) -> Option<(i64, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.get(key).map(|slot| (slot.last_active_ms, &slot.value))
+    }
+
     /// The entry for `key`, marked active at `now_ms`; created by `make` when absent.
     pub(crate) fn touch<Q>(&mut self, key: &Q, now_ms: i64, make: impl FnOnce() -> V) -> &mut V
     where

@@ -196,14 +196,23 @@ impl RuleRuntime {
                     }
                 }
             }
-            (RuleKind::FirstSeen { key, horizon_ms, warmup_ms }, KindState::FirstSeen(known)) => {
+            (
+                RuleKind::FirstSeen { key, horizon_ms, warmup_ms, new_for_ms },
+                KindState::FirstSeen(known),
+            ) => {
                 if context.observed_span_ms < *warmup_ms {
                     return;
                 }
                 let mut new_combinations = 0usize;
                 visit_combinations(key, event, scratch, &mut |combination| {
-                    let last = known.get(combination);
-                    if last.is_none_or(|&last| now.saturating_sub(last) > *horizon_ms) {
+                    let is_new = match known.get_with_time(combination) {
+                        None => true,
+                        Some((last_ms, &first_ms)) => {
+                            now.saturating_sub(last_ms) > *horizon_ms
+                                || now.saturating_sub(first_ms) < *new_for_ms
+                        }
+                    };
+                    if is_new {
                         new_combinations += 1;
                     }
                 });
@@ -221,16 +230,25 @@ impl RuleRuntime {
         }
     }
 
-    /// First-seen rules learn every combination, whether or not the event passed the filter.
+    /// First-seen rules learn every combination, whether or not the event passed the filter:
+    /// each keeps the time it was first seen (again, after lapsing past the horizon) and, as
+    /// the entry's activity, the time it was last seen.
     fn learn(&mut self, event: &Event) {
-        let (RuleKind::FirstSeen { key, .. }, KindState::FirstSeen(known)) =
+        let (RuleKind::FirstSeen { key, horizon_ms, .. }, KindState::FirstSeen(known)) =
             (&self.rule.kind, &mut self.state)
         else {
             return;
         };
         let now = event.time_ms;
         visit_combinations(key, event, &mut self.scratch, &mut |combination| {
-            *known.touch(combination, now, || now) = now;
+            let lapsed = known
+                .get_with_time(combination)
+                .is_some_and(|(last_ms, _)| now.saturating_sub(last_ms) > *horizon_ms);
+            if lapsed {
+                known.insert(combination.into(), now, now);
+            } else {
+                known.touch(combination, now, || now);
+            }
         });
     }
 
@@ -278,21 +296,21 @@ impl RuleRuntime {
         }
     }
 
-    /// First-seen combinations, for snapshots.
-    pub(crate) fn known_combinations(&self) -> Vec<(String, i64)> {
+    /// First-seen combinations with the times each was last and first seen, for snapshots.
+    pub(crate) fn known_combinations(&self) -> Vec<(String, i64, i64)> {
         match &self.state {
             KindState::FirstSeen(known) => {
-                known.iter().map(|(key, _, &last)| (key.to_string(), last)).collect()
+                known.iter().map(|(key, last, &first)| (key.to_string(), last, first)).collect()
             }
             _ => Vec::new(),
         }
     }
 
     /// Restores first-seen combinations from a snapshot.
-    pub(crate) fn restore_combinations(&mut self, combinations: Vec<(String, i64)>) {
+    pub(crate) fn restore_combinations(&mut self, combinations: Vec<(String, i64, i64)>) {
         if let KindState::FirstSeen(known) = &mut self.state {
-            for (key, last) in combinations {
-                known.insert(key.into_boxed_str(), last, last);
+            for (key, last, first) in combinations {
+                known.insert(key.into_boxed_str(), last, first);
             }
         }
     }

@@ -89,6 +89,15 @@ pub struct EngineStats {
     pub state_entries: u64,
 }
 
+/// What the engine tracks of one MSP, for counts shown to operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MspCounts {
+    /// Events evaluated and attributed to the MSP.
+    pub events: u64,
+    /// Credentials of the MSP with a tracked baseline.
+    pub credentials: u64,
+}
+
 /// The detector: event-time ordering, baselines, rule state and alerts.
 pub struct Engine {
     config: EngineConfig,
@@ -218,6 +227,25 @@ impl Engine {
     /// A readable view of a tenant's baseline.
     pub fn tenant_baseline(&self, tenant_id: &str) -> Option<serde_json::Value> {
         Some(self.baselines.tenants.get(tenant_id)?.view(tenant_id))
+    }
+
+    /// Per MSP id: events evaluated for it and credentials with a baseline, from the tracked
+    /// baselines (evicted entries no longer count). For the admin API's per-MSP counts.
+    pub fn msp_counts(&self) -> std::collections::BTreeMap<String, MspCounts> {
+        let mut counts: std::collections::BTreeMap<String, MspCounts> = self
+            .baselines
+            .msps
+            .iter()
+            .map(|(msp_id, _, msp)| {
+                (msp_id.to_string(), MspCounts { events: msp.events(), credentials: 0 })
+            })
+            .collect();
+        for (_, _, credential) in self.baselines.credentials.iter() {
+            if let Some(msp_id) = credential.msp_id() {
+                counts.entry(msp_id.to_owned()).or_default().credentials += 1;
+            }
+        }
+        counts
     }
 
     fn evaluate(&mut self, mut event: Box<Event>, alerts: &mut Vec<Alert>) {

@@ -45,8 +45,8 @@ struct Snapshot {
     credentials: Vec<(String, i64, CredentialBaseline)>,
     tenants: Vec<(String, i64, SubjectBaseline)>,
     msps: Vec<(String, i64, SubjectBaseline)>,
-    /// First-seen combinations per rule id, with the event time each was last seen.
-    first_seen: BTreeMap<String, Vec<(String, i64)>>,
+    /// First-seen combinations per rule id, with the event times each was last and first seen.
+    first_seen: BTreeMap<String, Vec<(String, i64, i64)>>,
 }
 
 impl Engine {

@@ -498,3 +498,21 @@ fn a_damaged_checkpoint_is_refused_and_the_engine_is_unchanged() {
     assert!(fresh.restore_checkpoint(b"").is_err());
     assert_eq!(fresh.stats().events_in, 0);
 }
+
+#[test]
+fn listing_a_tenant_moments_before_deleting_in_it_does_not_make_it_known() {
+    let mut events: Vec<Event> = (0..48)
+        .map(|hour| {
+            let id = format!("run-{hour}");
+            event(&id, T0 + hour * HOUR, "tn-home", "cred-1", ActionClass::Run)
+        })
+        .collect();
+    let attack = T0 + 50 * HOUR;
+    events.push(event("list", attack, "tn-new", "cred-1", ActionClass::Read));
+    events.push(event("del", attack + MINUTE, "tn-new", "cred-1", ActionClass::Delete));
+    // Deleting at home, known for two days, stays quiet.
+    events.push(event("del-home", attack + 2 * MINUTE, "tn-home", "cred-1", ActionClass::Delete));
+    let alerts = final_alerts(&mut engine(FIRST_SEEN), &events);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].evidence, ["del"]);
+}

@@ -116,6 +116,10 @@ pub enum RuleKind {
         horizon_ms: i64,
         /// Event time the detector must have observed before it judges, in milliseconds.
         warmup_ms: i64,
+        /// A combination first seen less than this long ago still counts as new, in
+        /// milliseconds: a credential that lists a tenant's backups seconds before deleting
+        /// them is still new to that tenant.
+        new_for_ms: i64,
     },
 }
 

@@ -38,7 +38,7 @@ const KIND_KEYS: [(&str, &[&str]); 5] = [
         "baseline",
         &["subject", "class", "measure", "zscore", "ratio", "floor", "min_history", "peers"],
     ),
-    ("first_seen", &["key", "horizon", "warmup"]),
+    ("first_seen", &["key", "horizon", "warmup", "new_for"]),
 ];
 
 /// Keys of a sequence step.
@@ -48,6 +48,7 @@ const STEP_KEYS: [&str; 3] = ["name", "where", "except"];
 const DEFAULT_INCIDENT_GAP_MS: i64 = HOUR_MS;
 const DEFAULT_HORIZON_MS: i64 = 30 * 24 * HOUR_MS;
 const DEFAULT_WARMUP_MS: i64 = 24 * HOUR_MS;
+const DEFAULT_NEW_FOR_MS: i64 = HOUR_MS;
 const DEFAULT_MIN_HISTORY_MS: i64 = 24 * HOUR_MS;
 
 /// The rule's `id` text, when it has one, for duplicate detection.
@@ -331,7 +332,16 @@ fn kind(
             let warmup_ms = read::get(entries, "warmup").map_or(Some(DEFAULT_WARMUP_MS), |entry| {
                 read::duration(&entry.value, "`warmup`", Zero::Allowed, diag)
             });
-            Some(RuleKind::FirstSeen { key: key?, horizon_ms: horizon_ms?, warmup_ms: warmup_ms? })
+            let new_for_ms = read::get(entries, "new_for")
+                .map_or(Some(DEFAULT_NEW_FOR_MS), |entry| {
+                    read::duration(&entry.value, "`new_for`", Zero::Allowed, diag)
+                });
+            Some(RuleKind::FirstSeen {
+                key: key?,
+                horizon_ms: horizon_ms?,
+                warmup_ms: warmup_ms?,
+                new_for_ms: new_for_ms?,
+            })
         }
         _ => None,
     }

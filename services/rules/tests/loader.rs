@@ -100,7 +100,7 @@ fn baseline_and_first_seen_defaults() {
 
     let first_seen = with_rule("    kind: first_seen\n    key: [actor.id, source_ip]\n");
     let rule = &load_str("r.yaml", &first_seen).unwrap().rules[0];
-    let RuleKind::FirstSeen { key, horizon_ms, warmup_ms } = &rule.kind else { panic!() };
+    let RuleKind::FirstSeen { key, horizon_ms, warmup_ms, .. } = &rule.kind else { panic!() };
     assert_eq!(key, &[Field::ActorId, Field::SourceIp]);
     assert_eq!((*horizon_ms, *warmup_ms), (30 * 86_400_000, 86_400_000));
 }
