@@ -171,6 +171,11 @@ pub struct DetectorConfig {
     /// How late an event may arrive, in event time, and still count.
     #[serde(default = "default_allowed_lateness")]
     pub allowed_lateness: ConfigDuration,
+    /// How long, in event time, events wait to be put in order before evaluation; unset
+    /// holds them for the whole allowed lateness. Held events are also evaluated whenever a
+    /// partition goes quiet and before every commit.
+    #[serde(default)]
+    pub reorder_hold: Option<ConfigDuration>,
     /// How long an event id is remembered to drop repeats, in event time.
     #[serde(default = "default_dedupe_horizon")]
     pub dedupe_horizon: ConfigDuration,
@@ -189,6 +194,7 @@ impl Default for DetectorConfig {
             rules_dir: default_rules_dir(),
             directory_file: None,
             allowed_lateness: default_allowed_lateness(),
+            reorder_hold: None,
             dedupe_horizon: default_dedupe_horizon(),
             max_tracked_keys: default_max_tracked_keys(),
             checkpoint_dir: None,
@@ -201,6 +207,7 @@ impl DetectorConfig {
     pub fn engine_config(&self) -> mspwatch_engine::EngineConfig {
         mspwatch_engine::EngineConfig {
             allowed_lateness_ms: self.allowed_lateness.as_millis_i64(),
+            reorder_hold_ms: self.reorder_hold.map(ConfigDuration::as_millis_i64),
             dedupe_horizon_ms: self.dedupe_horizon.as_millis_i64(),
             max_tracked_keys: usize::try_from(self.max_tracked_keys).unwrap_or(usize::MAX),
             ..mspwatch_engine::EngineConfig::default()
@@ -237,6 +244,21 @@ pub struct GrpcSection {
     /// Serve without TLS on an address other than loopback.
     #[serde(default)]
     pub allow_plaintext_non_loopback: bool,
+    /// With `tls_client_ca`: also admit TLS clients that present no certificate.
+    #[serde(default)]
+    pub client_cert_optional: bool,
+    /// How long a subscriber replaying from a cursor may read nothing before it is ended.
+    #[serde(default = "default_grpc_stall_timeout")]
+    pub stall_timeout: ConfigDuration,
+    /// Most subscriptions streaming at once.
+    #[serde(default = "default_max_subscribers")]
+    pub max_subscribers: u32,
+    /// Alert versions kept in memory for resuming and listing; the oldest are evicted.
+    #[serde(default = "default_log_capacity")]
+    pub log_capacity: u32,
+    /// How long a shutdown waits for streams and calls to end before closing connections.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: ConfigDuration,
 }
 
 impl Default for GrpcSection {
@@ -250,6 +272,11 @@ impl Default for GrpcSection {
             heartbeat: default_heartbeat(),
             subscriber_buffer: default_subscriber_buffer(),
             allow_plaintext_non_loopback: false,
+            client_cert_optional: false,
+            stall_timeout: default_grpc_stall_timeout(),
+            max_subscribers: default_max_subscribers(),
+            log_capacity: default_log_capacity(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -372,6 +399,18 @@ fn default_heartbeat() -> ConfigDuration {
 }
 fn default_subscriber_buffer() -> u32 {
     1024
+}
+fn default_grpc_stall_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
+}
+fn default_max_subscribers() -> u32 {
+    1024
+}
+fn default_log_capacity() -> u32 {
+    100_000
+}
+fn default_shutdown_grace() -> ConfigDuration {
+    ConfigDuration::from_secs(10)
 }
 fn default_true() -> bool {
     true
@@ -573,6 +612,7 @@ const ENV_FIELDS: &[(&str, &str, EnvKind)] = &[
     ("detector", "rules_dir", EnvKind::Text),
     ("detector", "directory_file", EnvKind::OptionalText),
     ("detector", "allowed_lateness", EnvKind::Text),
+    ("detector", "reorder_hold", EnvKind::OptionalText),
     ("detector", "dedupe_horizon", EnvKind::Text),
     ("detector", "max_tracked_keys", EnvKind::Integer),
     ("detector", "checkpoint_dir", EnvKind::OptionalText),
@@ -584,6 +624,11 @@ const ENV_FIELDS: &[(&str, &str, EnvKind)] = &[
     ("grpc", "heartbeat", EnvKind::Text),
     ("grpc", "subscriber_buffer", EnvKind::Integer),
     ("grpc", "allow_plaintext_non_loopback", EnvKind::Boolean),
+    ("grpc", "client_cert_optional", EnvKind::Boolean),
+    ("grpc", "stall_timeout", EnvKind::Text),
+    ("grpc", "max_subscribers", EnvKind::Integer),
+    ("grpc", "log_capacity", EnvKind::Integer),
+    ("grpc", "shutdown_grace", EnvKind::Text),
     ("metrics", "enabled", EnvKind::Boolean),
     ("metrics", "listen", EnvKind::Text),
     ("log", "format", EnvKind::Text),
@@ -686,6 +731,7 @@ impl Config {
             ("kafka.session_timeout", kafka.session_timeout),
             ("kafka.delivery_timeout", kafka.delivery_timeout),
             ("grpc.heartbeat", self.grpc.heartbeat),
+            ("grpc.stall_timeout", self.grpc.stall_timeout),
         ] {
             if duration.get().is_zero() {
                 return Err(invalid(key, "must be longer than zero"));
@@ -702,6 +748,18 @@ impl Config {
         }
         if self.grpc.subscriber_buffer == 0 {
             return Err(invalid("grpc.subscriber_buffer", "must be at least 1"));
+        }
+        if self.grpc.max_subscribers == 0 {
+            return Err(invalid("grpc.max_subscribers", "must be at least 1"));
+        }
+        if self.grpc.log_capacity == 0 {
+            return Err(invalid("grpc.log_capacity", "must be at least 1"));
+        }
+        if self.grpc.client_cert_optional && self.grpc.tls_client_ca.is_none() {
+            return Err(invalid("grpc.client_cert_optional", "needs tls_client_ca"));
+        }
+        if self.detector.reorder_hold.is_some_and(|hold| hold > self.detector.allowed_lateness) {
+            return Err(invalid("detector.reorder_hold", "must not exceed allowed_lateness"));
         }
         if self.detector.max_tracked_keys == 0 {
             return Err(invalid("detector.max_tracked_keys", "must be at least 1"));

@@ -173,3 +173,31 @@ fn durations_parse_in_every_unit_and_refuse_overflow() {
     assert!(ConfigDuration::parse("99999999999999999999d").is_err());
     assert!(ConfigDuration::parse("9999999999999999d").is_err());
 }
+
+#[test]
+fn reorder_hold_reaches_the_engine_and_may_not_exceed_the_lateness() {
+    let config = parse(
+        "[detector]\nallowed_lateness = \"5m\"\n",
+        &[("MSPWATCH_DETECTOR_REORDER_HOLD", "2s")],
+    )
+    .unwrap();
+    let engine = config.detector.engine_config();
+    assert_eq!((engine.allowed_lateness_ms, engine.reorder_hold_ms), (300_000, Some(2_000)));
+    assert_eq!(parse("", &[]).unwrap().detector.engine_config().reorder_hold_ms, None);
+    let error =
+        parse("[detector]\nallowed_lateness = \"1m\"\nreorder_hold = \"2m\"\n", &[]).unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { key: "detector.reorder_hold", .. }), "{error}");
+}
+
+#[test]
+fn grpc_stream_limits_are_set_by_file_or_environment_and_zero_is_refused() {
+    let text = "[grpc]\nstall_timeout = \"10s\"\nlog_capacity = 500\n";
+    let config = parse(text, &[("MSPWATCH_GRPC_MAX_SUBSCRIBERS", "7")]).unwrap();
+    assert_eq!(config.grpc.stall_timeout.get(), Duration::from_secs(10));
+    assert_eq!((config.grpc.log_capacity, config.grpc.max_subscribers), (500, 7));
+    assert_eq!(config.grpc.shutdown_grace.get(), Duration::from_secs(10));
+    let error = parse("[grpc]\nlog_capacity = 0\n", &[]).unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { key: "grpc.log_capacity", .. }), "{error}");
+    let error = parse("[grpc]\nclient_cert_optional = true\n", &[]).unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { key: "grpc.client_cert_optional", .. }));
+}
