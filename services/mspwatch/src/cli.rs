@@ -19,11 +19,114 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Replay audit-log files through the detector and print the alerts they raise.
+    /// Run the live detector: consume audit topics from Kafka, write alerts to the alerts
+    /// topic, and serve them over gRPC.
+    Run(RunArgs),
+    /// Replay audit-log files, or a time range of a Kafka topic, through the detector and print
+    /// the alerts they raise.
     Replay(ReplayArgs),
     /// Check or test detection rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Follow alerts from a running detector.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Make bearer tokens and their hashes for the tokens file.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Options of `mspwatch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (TOML); `MSPWATCH_<SECTION>_<FIELD>` variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// `mspwatch alerts ...`
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Print alerts as they arrive, resuming from the last cursor after any interruption.
+    Tail(TailArgs),
+}
+
+/// Options of `mspwatch alerts tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The detector's gRPC address: `http://host:port`, or `https://host:port` for TLS.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+
+    /// File holding the bearer token; otherwise the `MSPWATCH_TOKEN` environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// CA bundle (PEM) that signed the server's certificate; the system roots otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Client certificate (PEM), for servers that require one.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--client-cert`.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// Only alerts of this MSP (repeatable).
+    #[arg(long = "msp", value_name = "ID")]
+    pub msp_ids: Vec<String>,
+
+    /// Only alerts touching this tenant (repeatable).
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenant_ids: Vec<String>,
+
+    /// Only alerts at least this severe.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub min_severity: Option<SeverityArg>,
+
+    /// Only alerts of this rule (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
+    pub rule_ids: Vec<String>,
+
+    /// Start after this cursor (printed by an earlier tail); from now when absent.
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+
+    /// Keep the latest cursor in this file, and start from it when `--cursor` is absent.
+    #[arg(long, value_name = "FILE")]
+    pub cursor_file: Option<PathBuf>,
+
+    /// Output format of each alert.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
+
+    /// Stop after printing this many alerts.
+    #[arg(long, value_name = "N")]
+    pub max_alerts: Option<u64>,
+}
+
+/// Alert severities as the command line names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Worth a look.
+    Low,
+    /// Worth a ticket.
+    Medium,
+    /// Worth a page during the day.
+    High,
+    /// Worth waking someone.
+    Critical,
+}
+
+/// `mspwatch token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new random token.
+    New,
+    /// Read a token from standard input and print its line for the tokens file.
+    Hash,
 }
 
 /// `mspwatch rules ...`
@@ -39,8 +142,31 @@ pub enum RulesCommand {
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// Files, directories (read recursively) or `-` for standard input.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "brokers", conflicts_with = "brokers", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// Read from Kafka instead of files: bootstrap brokers, `host:port` (comma-separated).
+    #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
+    pub brokers: Vec<String>,
+
+    /// With `--brokers`: the topic to read.
+    #[arg(long, value_name = "TOPIC", default_value = "mspwatch.audit", requires = "brokers")]
+    pub topic: String,
+
+    /// With `--brokers`: read every partition from its beginning instead of looking the start
+    /// up by time (for producers whose message timestamps come from another clock).
+    #[arg(long, requires = "brokers")]
+    pub no_time_lookup: bool,
+
+    /// With `--brokers`: give up when no message arrives for this long before the end.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration_ms,
+        requires = "brokers"
+    )]
+    pub idle_timeout: i64,
 
     /// Directory of rule files.
     #[arg(long, value_name = "DIR", default_value = "rules")]
@@ -66,8 +192,9 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline_in: Option<PathBuf>,
 
-    /// Save the learned baselines to this snapshot after the run.
-    #[arg(long, value_name = "FILE")]
+    /// Save the learned baselines to this snapshot after the run (files only: a Kafka replay
+    /// keeps one detector per partition, as the live service does).
+    #[arg(long, value_name = "FILE", conflicts_with = "brokers")]
     pub baseline_out: Option<PathBuf>,
 
     /// Write each rejected record to this file as a JSON line.

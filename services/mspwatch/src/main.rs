@@ -1,7 +1,9 @@
-//! The `mspwatch` command line: `replay`, `rules check` and `rules test`.
+//! The `mspwatch` command line: `run`, `replay`, `rules check|test`, `alerts tail` and
+//! `token new|hash`.
 //!
-//! Exit codes: 0 when the command did its work, 1 when input could not be read (or output
-//! written) or a rule test failed, 2 for bad usage, configuration or rules.
+//! Exit codes: 0 when the command did its work (for `run`: stopped by a signal, cleanly), 1 when
+//! input could not be read (or output written), a rule test failed, or the service failed, 2 for
+//! bad usage, configuration, rules or credentials.
 
 mod cli;
 mod failure;
@@ -10,6 +12,8 @@ mod output;
 mod plan;
 mod replay;
 mod rules_cmd;
+mod run;
+mod tail_cmd;
 
 use std::io;
 use std::process::ExitCode;
@@ -17,18 +21,24 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, RulesCommand};
+use crate::cli::{AlertsCommand, Cli, Command, RulesCommand};
 
 /// The environment variable that sets the diagnostic log filter (`debug`, `mspwatch=trace`).
 const LOG_ENV: &str = "MSPWATCH_LOG";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // `run` logs as its configuration says, once it has read it.
+    if !matches!(cli.command, Command::Run(_)) {
+        init_tracing();
+    }
     let result = match &cli.command {
+        Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Rules(RulesCommand::Check(args)) => rules_cmd::check(args),
         Command::Rules(RulesCommand::Test(args)) => rules_cmd::test(args),
+        Command::Alerts(AlertsCommand::Tail(args)) => tail_cmd::tail(args),
+        Command::Token(command) => tail_cmd::token(command),
     };
     match result {
         Ok(code) => code,

@@ -65,6 +65,11 @@ pub struct Summary {
     pub elapsed: Duration,
     /// The allowed lateness the run used, in milliseconds.
     pub lateness_ms: i64,
+    /// The topic of a replay from Kafka (`sources` then counts its partitions); `None` for
+    /// files.
+    pub kafka_topic: Option<String>,
+    /// Messages read from Kafka.
+    pub messages: u64,
 }
 
 /// Writes the replay summary to standard error.
@@ -80,15 +85,27 @@ fn render_summary(summary: &Summary) -> String {
         0 => String::new(),
         count => format!(" ({count} unreadable)"),
     };
-    let _ = fmt::Write::write_fmt(
-        &mut text,
-        format_args!(
-            "replay: {} sources{unreadable}, {} read in {seconds:.2} s, {} records/s\n",
-            summary.sources,
-            bytes(summary.bytes_read),
-            grouped(rate.round() as u64),
+    let _ = match &summary.kafka_topic {
+        Some(topic) => fmt::Write::write_fmt(
+            &mut text,
+            format_args!(
+                "replay: topic {topic}, {} partitions, {} messages read in {seconds:.2} s, {} \
+                 records/s\n",
+                summary.sources,
+                grouped(summary.messages),
+                grouped(rate.round() as u64),
+            ),
         ),
-    );
+        None => fmt::Write::write_fmt(
+            &mut text,
+            format_args!(
+                "replay: {} sources{unreadable}, {} read in {seconds:.2} s, {} records/s\n",
+                summary.sources,
+                bytes(summary.bytes_read),
+                grouped(rate.round() as u64),
+            ),
+        ),
+    };
     let total = |map: &BTreeMap<String, u64>| map.values().sum::<u64>();
     let stats = &summary.engine;
 

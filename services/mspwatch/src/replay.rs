@@ -1,19 +1,22 @@
-//! `mspwatch replay`: audit-log files through a fresh detector, the final alerts out.
+//! `mspwatch replay`: audit-log files, or a time range of a Kafka topic, through a fresh
+//! detector, the final alerts out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use mspwatch_alert::format::AlertFormat;
 use mspwatch_alert::Alert;
-use mspwatch_engine::{Engine, EngineConfig};
+use mspwatch_engine::{Engine, EngineConfig, EngineStats};
 use mspwatch_event::decode::{decode_record, split_line, split_records, Decoded};
 use mspwatch_event::{Directory, Event};
+use mspwatch_ingest::{replay_range, ReplayItem, ReplayRequest};
+use mspwatch_rules::RuleSet;
 use serde::Serialize;
 
 use crate::cli::ReplayArgs;
@@ -23,6 +26,9 @@ use crate::output::{self, Summary};
 
 /// Runs `mspwatch replay`.
 pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
+    if !args.brokers.is_empty() {
+        return run_kafka(args);
+    }
     let started = Instant::now();
     let range = TimeRange::new(args.from, args.to)?;
     let limits = Limits {
@@ -65,8 +71,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
 
     let (engine, alerts, mut summary) = replay.finish()?;
     write_alerts(&alerts, args.format.into())?;
-    if let Some(path) = &args.baseline_out {
-        save_baselines(&engine, path)?;
+    if let (Some(path), Some(engine)) = (&args.baseline_out, &engine) {
+        save_baselines(engine, path)?;
     }
     summary.sources = sources.len();
     summary.unreadable = unreadable.len();
@@ -79,6 +85,64 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     if !unreadable.is_empty() {
         output::error(format!("{} input(s) could not be read", unreadable.len()));
         return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `mspwatch replay --brokers`: reads the time range of the topic with its own consumer
+/// (assigned partitions, no group, no commits, so the live detector's offsets stay where they
+/// are) into one engine per partition, as the live service keeps them.
+fn run_kafka(args: &ReplayArgs) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let range = TimeRange::new(args.from, args.to)?;
+    let recipe = EngineRecipe::new(args, args.lateness)?;
+    // Loads any baseline snapshot once now, so a bad one stops the replay before it reads.
+    recipe.make()?;
+    let rejects = args.rejects.as_deref().map(RejectsFile::create).transpose()?;
+    let mut request = ReplayRequest::new(&args.brokers, &args.topic);
+    request.from_ms = args.from;
+    request.to_ms = args.to;
+    request.lateness_ms = args.lateness;
+    request.idle_timeout = Duration::from_millis(u64::try_from(args.idle_timeout).unwrap_or(0));
+    request.time_lookup = !args.no_time_lookup;
+
+    let mut replay = Replay::per_partition(recipe, range, rejects);
+    let mut sink_error = None;
+    let read = replay_range(&request, |item| {
+        if sink_error.is_none() {
+            sink_error = replay.kafka_item(&args.topic, item).err();
+        }
+    });
+    let read = read.map_err(|error| {
+        Failure::Io(anyhow!(error).context(format!("cannot replay topic {}", args.topic)))
+    })?;
+    if let Some(error) = sink_error {
+        return Err(Failure::Io(anyhow!(error).context("cannot write the rejects file")));
+    }
+    for partition in &read.partitions {
+        tracing::debug!(
+            partition = partition.partition,
+            start_offset = partition.start_offset,
+            end_offset = partition.end_offset,
+            start = ?partition.start,
+            "partition replayed"
+        );
+    }
+
+    let (_, alerts, mut summary) = replay.finish()?;
+    write_alerts(&alerts, args.format.into())?;
+    summary.kafka_topic = Some(args.topic.clone());
+    summary.sources = read.partitions.len();
+    summary.messages = read.messages;
+    summary.filtered += read.out_of_range;
+    summary.records += read.out_of_range + read.skipped;
+    if read.skipped > 0 {
+        summary.skipped.insert("no_event".to_owned(), read.skipped);
+    }
+    summary.elapsed = started.elapsed();
+    summary.lateness_ms = args.lateness;
+    if !args.quiet {
+        output::summary(&summary);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -108,30 +172,57 @@ impl TimeRange {
 /// The engine, with the rules, the directory and any saved baselines loaded; it holds events
 /// for `hold_ms` so that the planned input is evaluated in event-time order.
 fn build_engine(args: &ReplayArgs, hold_ms: i64) -> Result<Engine, Failure> {
-    let rules = crate::rules_cmd::load_rules(&args.rules)?;
-    let directory = match &args.directory {
-        Some(path) => load_directory(path)?,
-        None => Directory::default(),
-    };
-    let defaults = EngineConfig::default();
-    let config = EngineConfig {
-        allowed_lateness_ms: hold_ms,
-        reorder_hold_ms: Some(hold_ms),
-        max_tracked_keys: args.max_tracked.unwrap_or(defaults.max_tracked_keys),
-        ..defaults
-    };
-    tracing::info!(rules = rules.rules.len(), msps = directory.msps().len(), "starting replay");
-    let mut engine = Engine::new(config, rules, directory);
-    if let Some(path) = &args.baseline_in {
-        let bytes = fs::read(path)
-            .with_context(|| format!("cannot read baseline snapshot {}", path.display()))
-            .map_err(Failure::Config)?;
-        engine
-            .load_baselines(&bytes)
-            .with_context(|| format!("cannot load baseline snapshot {}", path.display()))
-            .map_err(Failure::Config)?;
+    EngineRecipe::new(args, hold_ms)?.make()
+}
+
+/// Everything a replay engine is made of: settings, rules, directory and saved baselines.
+struct EngineRecipe {
+    config: EngineConfig,
+    rules: RuleSet,
+    directory: Directory,
+    baselines: Option<(PathBuf, Vec<u8>)>,
+}
+
+impl EngineRecipe {
+    /// Loads the rules, the directory and the baseline snapshot named by `args`.
+    fn new(args: &ReplayArgs, hold_ms: i64) -> Result<EngineRecipe, Failure> {
+        let rules = crate::rules_cmd::load_rules(&args.rules)?;
+        let directory = match &args.directory {
+            Some(path) => load_directory(path)?,
+            None => Directory::default(),
+        };
+        let defaults = EngineConfig::default();
+        let config = EngineConfig {
+            allowed_lateness_ms: hold_ms,
+            reorder_hold_ms: Some(hold_ms),
+            max_tracked_keys: args.max_tracked.unwrap_or(defaults.max_tracked_keys),
+            ..defaults
+        };
+        let baselines = match &args.baseline_in {
+            Some(path) => {
+                let bytes = fs::read(path)
+                    .with_context(|| format!("cannot read baseline snapshot {}", path.display()))
+                    .map_err(Failure::Config)?;
+                Some((path.clone(), bytes))
+            }
+            None => None,
+        };
+        tracing::info!(rules = rules.rules.len(), msps = directory.msps().len(), "starting replay");
+        Ok(EngineRecipe { config, rules, directory, baselines })
     }
-    Ok(engine)
+
+    /// A fresh engine.
+    fn make(&self) -> Result<Engine, Failure> {
+        let mut engine =
+            Engine::new(self.config.clone(), self.rules.clone(), self.directory.clone());
+        if let Some((path, bytes)) = &self.baselines {
+            engine
+                .load_baselines(bytes)
+                .with_context(|| format!("cannot load baseline snapshot {}", path.display()))
+                .map_err(Failure::Config)?;
+        }
+        Ok(engine)
+    }
 }
 
 /// Reads the MSP directory file.
@@ -248,25 +339,74 @@ pub fn sort_alerts(alerts: &mut [Alert]) {
     });
 }
 
-/// The state of one replay: the engine, the counts and the latest version of every alert.
+/// The engines of a replay.
+enum Engines {
+    /// Files: one engine sees every event.
+    One(Box<Engine>),
+    /// Kafka: one engine per partition, made when the partition's first event comes, as the
+    /// live service keeps them; partitions read at different paces never make each other's
+    /// events late.
+    PerPartition {
+        /// How to make each engine.
+        recipe: Box<EngineRecipe>,
+        /// The engines so far.
+        by_partition: BTreeMap<i32, Engine>,
+    },
+}
+
+/// The state of one replay: the engines, the counts and the latest version of every alert.
 struct Replay {
-    engine: Engine,
+    engines: Engines,
     range: TimeRange,
     rejects: Option<RejectsFile>,
     summary: Summary,
     latest: HashMap<String, Alert>,
     raised: Vec<Alert>,
+    /// A failure making a partition's engine, reported by `finish`.
+    failure: Option<Failure>,
 }
 
 impl Replay {
     fn new(engine: Engine, range: TimeRange, rejects: Option<RejectsFile>) -> Replay {
+        Replay::with_engines(Engines::One(Box::new(engine)), range, rejects)
+    }
+
+    /// A replay that keeps one engine per Kafka partition.
+    fn per_partition(
+        recipe: EngineRecipe,
+        range: TimeRange,
+        rejects: Option<RejectsFile>,
+    ) -> Replay {
+        let engines =
+            Engines::PerPartition { recipe: Box::new(recipe), by_partition: BTreeMap::new() };
+        Replay::with_engines(engines, range, rejects)
+    }
+
+    fn with_engines(engines: Engines, range: TimeRange, rejects: Option<RejectsFile>) -> Replay {
         Replay {
-            engine,
+            engines,
             range,
             rejects,
             summary: Summary::default(),
             latest: HashMap::new(),
             raised: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// Takes one item read from Kafka: an event of a partition, or a rejected record, which
+    /// is reported as `topic/partition@offset` with its line in the message.
+    fn kafka_item(&mut self, topic: &str, item: ReplayItem) -> io::Result<()> {
+        self.summary.records += 1;
+        match item {
+            ReplayItem::Event { event, partition, .. } => {
+                self.ingest_from(Some(partition), event);
+                Ok(())
+            }
+            ReplayItem::Rejected { partition, offset, line, reason, detail } => {
+                let source = format!("{topic}/{partition}@{offset}");
+                self.reject(&source, line.unwrap_or(0), &reason, &detail, b"")
+            }
         }
     }
 
@@ -289,11 +429,31 @@ impl Replay {
     }
 
     fn ingest(&mut self, event: Box<Event>) {
+        self.ingest_from(None, event);
+    }
+
+    /// Gives an event to the engine (of `partition`, for a Kafka replay).
+    fn ingest_from(&mut self, partition: Option<i32>, event: Box<Event>) {
         if !self.range.contains(event.time_ms) {
             self.summary.filtered += 1;
             return;
         }
-        self.engine.ingest(event, &mut self.raised);
+        let engine = match &mut self.engines {
+            Engines::One(engine) => engine.as_mut(),
+            Engines::PerPartition { recipe, by_partition } => {
+                match by_partition.entry(partition.unwrap_or(-1)) {
+                    std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(entry) => match recipe.make() {
+                        Ok(engine) => entry.insert(engine),
+                        Err(failure) => {
+                            self.failure.get_or_insert(failure);
+                            return;
+                        }
+                    },
+                }
+            }
+        };
+        engine.ingest(event, &mut self.raised);
         self.keep_latest();
     }
 
@@ -325,10 +485,26 @@ impl Replay {
         rejects.write(&RejectLine { source, line, reason, detail, record: &record })
     }
 
-    /// Flushes the engine; returns it, the final alert versions in (first seen, id) order, and
-    /// the counts.
-    fn finish(mut self) -> Result<(Engine, Vec<Alert>, Summary), Failure> {
-        self.engine.flush(&mut self.raised);
+    /// Flushes the engines; returns the engine of a file replay, the final alert versions in
+    /// (first seen, id) order, and the counts.
+    fn finish(mut self) -> Result<(Option<Engine>, Vec<Alert>, Summary), Failure> {
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
+        let stats = match &mut self.engines {
+            Engines::One(engine) => {
+                engine.flush(&mut self.raised);
+                engine.stats()
+            }
+            Engines::PerPartition { by_partition, .. } => {
+                let mut stats = EngineStats::default();
+                for engine in by_partition.values_mut() {
+                    engine.flush(&mut self.raised);
+                    add_stats(&mut stats, &engine.stats());
+                }
+                stats
+            }
+        };
         self.keep_latest();
         if let Some(rejects) = self.rejects.take() {
             rejects.finish()?;
@@ -339,9 +515,26 @@ impl Replay {
         for alert in &alerts {
             *self.summary.alerts_by_rule.entry(alert.rule_id.clone()).or_default() += 1;
         }
-        self.summary.engine = self.engine.stats();
-        Ok((self.engine, alerts, self.summary))
+        self.summary.engine = stats;
+        let engine = match self.engines {
+            Engines::One(engine) => Some(*engine),
+            Engines::PerPartition { .. } => None,
+        };
+        Ok((engine, alerts, self.summary))
     }
+}
+
+/// Adds the counts of `more` to `total`.
+fn add_stats(total: &mut EngineStats, more: &EngineStats) {
+    total.events_in += more.events_in;
+    total.events_evaluated += more.events_evaluated;
+    total.duplicates += more.duplicates;
+    total.too_late += more.too_late;
+    total.unattributed += more.unattributed;
+    total.evicted += more.evicted;
+    total.alert_versions += more.alert_versions;
+    total.pending += more.pending;
+    total.state_entries += more.state_entries;
 }
 
 impl RecordSink for Replay {
