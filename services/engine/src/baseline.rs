@@ -8,13 +8,11 @@
 //! keeps the spread of its credentials' hourly figures, so one credential can be compared with
 //! its peers.
 
-use std::collections::HashSet;
-
 use mspwatch_event::{ActionClass, ActorType, Event};
 use mspwatch_rules::{BaselineCheck, BaselineMeasure, BaselineSubject};
 use serde::{Deserialize, Serialize};
 
-use crate::bounded::{BoundedMap, FastMap, MapHasher};
+use crate::bounded::{BoundedMap, FastMap};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -149,10 +147,6 @@ impl Hourly {
         self.series_mut(key).current += amount;
     }
 
-    fn set(&mut self, key: u8, value: f64) {
-        self.series_mut(key).current = value;
-    }
-
     fn add_event(&mut self, event: &Event) {
         let class = event.class;
         self.add(series_key(class, BaselineMeasure::Count), 1.0);
@@ -209,7 +203,6 @@ pub struct CredentialBaseline {
     kind: ActorType,
     seen: Seen,
     hourly: Hourly,
-    hour_tenants: HashSet<Box<str>, MapHasher>,
     tenants: FastMap<Box<str>, Seen>,
     sources: Vec<(Box<str>, Seen)>,
     hours_of_day: [u32; 24],
@@ -321,22 +314,21 @@ impl Baselines {
                 kind: event.actor.kind,
                 seen: Seen::new(now_ms),
                 hourly: Hourly::new(hour),
-                hour_tenants: HashSet::default(),
                 tenants: FastMap::default(),
                 sources: Vec::new(),
                 hours_of_day: [0; 24],
             });
-        let rolled_over = hour > credential.hourly.hour;
         credential.hourly.advance(hour, alpha, |key, figure| {
             if figure > 0.0 {
                 closed_figures.push((key, figure));
             }
         });
-        if rolled_over {
-            credential.hour_tenants.clear();
-        }
         credential.observe(event, now_ms, hour);
-        let credential_msp = credential.msp_id.clone();
+        // The credential's MSP is needed only when the event does not name one.
+        let credential_msp = match event.msp_id {
+            Some(_) => None,
+            None => credential.msp_id.clone(),
+        };
 
         for tenant_id in &event.tenant_ids {
             let tenant =
@@ -410,13 +402,13 @@ impl CredentialBaseline {
             self.name = event.actor.name.as_deref().map(Into::into);
         }
         self.hourly.add_event(event);
+        let hour_start_ms = hour.saturating_mul(HOUR_MS);
         for tenant_id in &event.tenant_ids {
-            if !self.hour_tenants.contains(tenant_id.as_str()) {
-                self.hour_tenants.insert(tenant_id.as_str().into());
+            if self.touch_tenant(tenant_id, now_ms) < hour_start_ms {
+                // The first time this hour the credential touches this tenant.
+                self.hourly.add(FANOUT_KEY, 1.0);
             }
-            self.touch_tenant(tenant_id, now_ms);
         }
-        self.hourly.set(FANOUT_KEY, self.hour_tenants.len() as f64);
         if let Some(source) = &event.source_ip {
             self.touch_source(source, now_ms);
         }
@@ -424,10 +416,13 @@ impl CredentialBaseline {
         self.hours_of_day[hour_of_day] = self.hours_of_day[hour_of_day].saturating_add(1);
     }
 
-    fn touch_tenant(&mut self, tenant_id: &str, now_ms: i64) {
+    /// Records a touch of the tenant; returns when it was last touched before (`i64::MIN`
+    /// for a tenant new to the credential).
+    fn touch_tenant(&mut self, tenant_id: &str, now_ms: i64) -> i64 {
         if let Some(seen) = self.tenants.get_mut(tenant_id) {
+            let before = seen.last_ms;
             seen.touch(now_ms);
-            return;
+            return before;
         }
         if self.tenants.len() >= MAX_TENANTS_PER_CREDENTIAL {
             let oldest = self
@@ -442,6 +437,7 @@ impl CredentialBaseline {
         let mut seen = Seen::new(now_ms);
         seen.touch(now_ms);
         self.tenants.insert(tenant_id.into(), seen);
+        i64::MIN
     }
 
     fn touch_source(&mut self, source: &str, now_ms: i64) {

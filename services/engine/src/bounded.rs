@@ -64,6 +64,35 @@ impl<K: Hash + Eq + Ord + Clone, V> BoundedMap<K, V> {
         self.entries.get(key).map(|slot| &slot.value)
     }
 
+    /// The entry for `key` and the time it was last active before now (`None` when it was
+    /// absent and `make` created it); the entry is marked active at `now_ms`.
+    pub(crate) fn touch_returning_last<Q>(
+        &mut self,
+        key: &Q,
+        now_ms: i64,
+        make: impl FnOnce() -> V,
+    ) -> (Option<i64>, &mut V)
+    where
+        K: Borrow<Q> + for<'q> From<&'q Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(key) {
+            self.evict_oldest();
+        }
+        let mut previous = None;
+        let slot = match self.entries.entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(entry) => {
+                previous = Some(entry.get().last_active_ms);
+                entry.into_mut()
+            }
+            hashbrown::hash_map::EntryRef::Vacant(entry) => {
+                entry.insert(Slot { last_active_ms: now_ms, value: make() })
+            }
+        };
+        slot.last_active_ms = slot.last_active_ms.max(now_ms);
+        (previous, &mut slot.value)
+    }
+
     /// The entry for `key` with the time it was last active, without marking it active.
     pub(crate) fn get_with_time<Q>(&self, key: &Q) -> Option<(i64, &V)>
     where

@@ -241,13 +241,9 @@ impl RuleRuntime {
         };
         let now = event.time_ms;
         visit_combinations(key, event, &mut self.scratch, &mut |combination| {
-            let lapsed = known
-                .get_with_time(combination)
-                .is_some_and(|(last_ms, _)| now.saturating_sub(last_ms) > *horizon_ms);
-            if lapsed {
-                known.insert(combination.into(), now, now);
-            } else {
-                known.touch(combination, now, || now);
+            let (last_ms, first_ms) = known.touch_returning_last(combination, now, || now);
+            if last_ms.is_some_and(|last_ms| now.saturating_sub(last_ms) > *horizon_ms) {
+                *first_ms = now;
             }
         });
     }
@@ -406,6 +402,28 @@ fn visit_combinations(
     scratch: &mut String,
     visit: &mut dyn FnMut(&str),
 ) {
+    scratch.clear();
+    // Most keys name single-valued fields: build the one key directly.
+    let mut single = true;
+    for (position, field) in fields.iter().enumerate() {
+        if position > 0 {
+            scratch.push(KEY_SEPARATOR);
+        }
+        match field.values(event) {
+            Values::None => {}
+            Values::One(value) => push_value(scratch, value),
+            Values::Many([]) => {}
+            Values::Many([value]) => push_value(scratch, Value::Str(value)),
+            Values::Many(_) => {
+                single = false;
+                break;
+            }
+        }
+    }
+    if single {
+        visit(scratch);
+        return;
+    }
     scratch.clear();
     extend_combinations(fields, event, true, scratch, visit);
 }
