@@ -117,6 +117,7 @@ impl AdminApi {
             ("alert_log_alert_ids".to_owned(), stats.alert_ids),
             ("alert_log_evicted".to_owned(), stats.evicted),
             ("alert_log_skipped_records".to_owned(), stats.skipped_records),
+            ("alert_log_repeated_versions".to_owned(), stats.repeated_versions),
             ("grpc_subscribers".to_owned(), stats.subscribers),
             ("grpc_subscribers_ended_slow".to_owned(), stats.subscribers_ended_slow),
         ])

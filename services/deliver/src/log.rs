@@ -35,6 +35,19 @@ pub enum AppendError {
         /// The next offset the log expects at least.
         next: i64,
     },
+    /// The log already holds this version of the alert, or a later one: the detector wrote it
+    /// again after a restart. Positions move past it; subscribers never see it twice.
+    #[error("alert {id} version {version} repeated at partition {partition} offset {offset}")]
+    Repeated {
+        /// The alert id.
+        id: String,
+        /// The version written again.
+        version: u32,
+        /// The partition.
+        partition: i32,
+        /// The offset of the repeat.
+        offset: i64,
+    },
     /// The partition or offset is negative or at the end of the number range.
     #[error("partition {partition} offset {offset} is not a valid position")]
     Invalid {
@@ -58,6 +71,9 @@ pub struct LogStats {
     pub evicted: u64,
     /// Records of the alerts topic that were not alerts, skipped.
     pub skipped_records: u64,
+    /// Alert versions written again (after a detector restart) and skipped, so that no
+    /// subscriber sees one (id, version) twice.
+    pub repeated_versions: u64,
     /// Subscriptions streaming now.
     pub subscribers: u64,
     /// Subscriptions ended because they fell behind their buffer.
@@ -142,6 +158,7 @@ struct LogState {
     seq: u64,
     evicted: u64,
     skipped: u64,
+    repeated: u64,
 }
 
 #[derive(Debug, Default)]
@@ -187,6 +204,7 @@ impl AlertLog {
             seq: 0,
             evicted: 0,
             skipped: 0,
+            repeated: 0,
         };
         AlertLog {
             state: RwLock::new(state),
@@ -371,6 +389,7 @@ impl AlertLog {
             alert_ids: state.latest.len() as u64,
             evicted: state.evicted,
             skipped_records: state.skipped,
+            repeated_versions: state.repeated,
             subscribers: self.subscribers.active.load(Ordering::Relaxed),
             subscribers_ended_slow: self.subscribers.ended_slow.load(Ordering::Relaxed),
         }
@@ -429,6 +448,13 @@ impl LogState {
             return Err(AppendError::Behind { partition, offset, next: log.next_offset });
         }
         log.next_offset = offset + 1;
+        let repeated =
+            self.latest.get(&alert.id).is_some_and(|held| held.alert.version >= alert.version);
+        if repeated {
+            self.repeated = self.repeated.saturating_add(1);
+            let (id, version) = (alert.id, alert.version);
+            return Err(AppendError::Repeated { id, version, partition, offset });
+        }
         self.seq += 1;
         let seq = self.seq;
         let alert = Arc::new(alert);
@@ -607,6 +633,21 @@ mod tests {
         assert!(log.check_retained(&Cursor::default()).is_err());
         log.skip(0, 8);
         assert!(log.caught_up());
+    }
+
+    #[test]
+    fn a_version_written_again_after_a_restart_is_served_once() {
+        let log = AlertLog::new(10);
+        log.append(0, 0, alert("a", 1)).unwrap();
+        log.append(0, 1, alert("a", 2)).unwrap();
+        assert!(matches!(log.append(0, 2, alert("a", 1)), Err(AppendError::Repeated { .. })));
+        assert!(matches!(log.append(0, 3, alert("a", 2)), Err(AppendError::Repeated { .. })));
+        log.append(0, 4, alert("a", 3)).unwrap();
+        let batch = log.read(&Cursor::default(), &everything, 10, 10).unwrap();
+        assert_eq!(ids(&batch), ["a@1", "a@2", "a@3"]);
+        assert_eq!(batch.end.next_offset(0), 5);
+        assert_eq!(log.stats().repeated_versions, 2);
+        assert_eq!(log.get("a").map(|latest| latest.version), Some(3));
     }
 
     #[test]

@@ -108,6 +108,9 @@ impl AlertTopicReader {
                 Err(AppendError::Behind { .. }) => {
                     tracing::debug!(partition, offset, "alert re-read")
                 }
+                Err(AppendError::Repeated { .. }) => {
+                    tracing::debug!(partition, offset, "alert version written again; skipped")
+                }
                 Err(error) => tracing::warn!(error = %error, "alert not appended"),
             },
             Some(Err(_)) => self.skip(partition, offset, "not an alert", unusable_records),
