@@ -49,9 +49,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         Some(path) => crate::replay::load_directory(path)?,
         None => Directory::default(),
     };
-    let tokens = load_tokens(config.grpc.tokens_file.as_deref())?;
     let grpc = grpc_config(&config.grpc);
     grpc.validate().map_err(|error| Failure::Config(anyhow!(error)))?;
+    let tokens = grpc.load_tokens().map_err(|error| Failure::Config(anyhow!(error)))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mspwatch")
@@ -305,17 +305,6 @@ async fn second_signal(signals: &mut Signals) {
 /// Completes once `stop` turns true (or its sender is gone).
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
-}
-
-/// Reads the tokens file; without one, every alert and admin call is refused.
-fn load_tokens(path: Option<&Path>) -> Result<TokenStore, Failure> {
-    match path {
-        Some(path) => TokenStore::load(path).map_err(|error| Failure::Config(anyhow!(error))),
-        None => {
-            tracing::warn!("no grpc.tokens_file: every alert and admin call will be refused");
-            Ok(TokenStore::default())
-        }
-    }
 }
 
 /// The gRPC server's settings from the `[grpc]` section.

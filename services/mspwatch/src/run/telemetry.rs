@@ -45,6 +45,7 @@ pub struct DeliveryMetrics {
     log_entries: Gauge,
     log_evicted: Counter,
     log_skipped: Counter,
+    log_repeated: Counter,
 }
 
 impl DeliveryMetrics {
@@ -76,6 +77,11 @@ impl DeliveryMetrics {
             "Records of the alerts topic that were not alerts",
             delivery.log_skipped.clone(),
         );
+        registry.register(
+            "mspwatch_alert_log_repeated_versions",
+            "Alert versions written again after a detector restart, served once",
+            delivery.log_repeated.clone(),
+        );
         let rules = RuleMetrics::default();
         registry.register("mspwatch_rules_loaded", "Rules in force", rules.rules_loaded.clone());
         registry.register(
@@ -97,6 +103,7 @@ impl DeliveryMetrics {
             catch_up(&self.subscribers_ended_slow, stats.subscribers_ended_slow);
             catch_up(&self.log_evicted, stats.evicted);
             catch_up(&self.log_skipped, stats.skipped_records);
+            catch_up(&self.log_repeated, stats.repeated_versions);
         }
     }
 }
