@@ -39,6 +39,13 @@ async fn attack_alerts_reach_two_subscribers_within_two_seconds() {
     assert_eq!(started["group"], live.group().as_str());
     assert!(started["rules"].as_u64().is_some_and(|rules| rules > 0), "{started}");
     assert_eq!(detector.count_log("mspwatch started"), 1);
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(support::channel(detector.grpc).await);
+    for service in ["", "mspwatch.v1.AlertService", "mspwatch.v1.AdminService"] {
+        let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
+        let answer = health.check(request).await.unwrap().into_inner();
+        assert_eq!(answer.status, 1, "{service} is SERVING, and health needs no token");
+    }
 
     let mut soc = Subscriber::open(detector.grpc, GLOBAL, everything(), None).await.unwrap();
     let mut northwind =
