@@ -310,6 +310,7 @@ async fn requests_without_a_valid_token_or_outside_its_msps_are_refused() {
     assert!(stats.counters.is_empty(), "global counters are for global tokens");
     assert_eq!(stats.msps.keys().collect::<Vec<_>>(), [NORTHWIND_MSP]);
     assert_eq!(stats.msps[NORTHWIND_MSP].events, 3);
+    assert_eq!(stats.msps[NORTHWIND_MSP].credentials, 1);
     assert!(stats.msps[NORTHWIND_MSP].alerts >= 1);
     let credential = pb::GetBaselineRequest {
         subject: Some(pb::get_baseline_request::Subject::CredentialId("cred-northwind".to_owned())),
