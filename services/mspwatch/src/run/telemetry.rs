@@ -1,7 +1,7 @@
 //! Logs and the service's own metrics: the `tracing` subscriber of `mspwatch run`, and the
 //! delivery and rule metrics served next to the ingestion ones.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,10 @@ pub struct OutcomeLabels {
 pub fn init_logging(config: &LogConfig) -> Result<(), String> {
     let filter = EnvFilter::try_new(&config.level)
         .map_err(|error| format!("log.level: invalid filter {:?}: {error}", config.level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal());
     let installed = match config.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
