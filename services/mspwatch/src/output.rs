@@ -32,6 +32,12 @@ pub fn error(message: impl Display) {
     let _ = writeln!(io::stderr().lock(), "error: {message}");
 }
 
+/// Writes a warning to standard error: something the user should know, that did not stop the
+/// command.
+pub fn warning(message: impl Display) {
+    let _ = writeln!(io::stderr().lock(), "warning: {message}");
+}
+
 /// Writes each rule problem (`FILE:LINE:COL: reason`) on its own line of standard error.
 pub fn rule_problems(problems: &[impl Display]) {
     let mut err = io::stderr().lock();

@@ -41,9 +41,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     }
     let plan = crate::plan::plan(sources, limits, args.lateness, args.max_reorder);
     if plan.needed_ms > plan.hold_ms {
-        output::error(format!(
-            "inputs overlap in time by {} s, more than --max-reorder allows; events further \
-             out of order count as too late",
+        output::warning(format!(
+            "the input's events are out of time order by up to {} s (files that \
+             overlap, or events out of order within a file), more than --max-reorder allows; \
+             events further out of order count as too late",
             plan.needed_ms / 1000
         ));
     }

@@ -104,6 +104,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
     }
 }
 
+impl fmt::Display for Num<'_> {
+    /// The number as the record wrote it, near enough: strings quoted, numbers plain.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Num::Unsigned(number) => write!(formatter, "{number}"),
+            Num::Negative(number) => write!(formatter, "{number}"),
+            Num::Float(number) => write!(formatter, "{number}"),
+            Num::Text(text) => write!(formatter, "{:?}", text.as_str()),
+        }
+    }
+}
+
 /// A JSON object deserialized into `T`; arrays, which serde would match to struct fields by
 /// position, are refused as the wrong type.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,11 +195,11 @@ pub(crate) fn time_ms(field: &str, value: Option<Num<'_>>) -> Result<i64, Decode
     result.map_err(|error| match error {
         TimeError::InvalidNumber => DecodeError::new(
             reason::INVALID_NUMBER,
-            format!("`{field}` is negative, not finite, or too large: {value:?}"),
+            format!("`{field}` is negative, not finite, or too large: {value}"),
         ),
         TimeError::InvalidTime => DecodeError::new(
             reason::INVALID_TIME,
-            format!("`{field}` is not a timestamp between 1970 and 9999: {value:?}"),
+            format!("`{field}` is not a timestamp between 1970 and 9999: {value}"),
         ),
     })
 }

@@ -151,7 +151,9 @@ fn split_documents<'a>(input: &'a [u8], body: &'a [u8]) -> Vec<SplitItem<'a>> {
                 let rest = body.get(offset..).unwrap_or_default();
                 salvage(rest, &mut lines, &mut items);
                 let line = u64::try_from(error.line()).unwrap_or(u64::MAX);
-                items.push(Err((line, from_json(&error))));
+                let mut refusal = from_json(&error);
+                refusal.detail.push_str("; nothing after this point of the document was read");
+                items.push(Err((line, refusal)));
                 break;
             }
         }
