@@ -108,11 +108,41 @@ pub struct Hourly {
     hour: i64,
     first_hour: i64,
     series: Vec<Series>,
+    /// Where each series key sits in `series`, plus one (0: not noted yet). Rebuilt as series
+    /// are looked up, so it is not saved.
+    #[serde(skip)]
+    positions: [u8; SERIES_KEYS],
 }
+
+/// The number of distinct series keys: three measures per class, and the fan-out.
+const SERIES_KEYS: usize = FANOUT_KEY as usize + 1;
 
 impl Hourly {
     fn new(hour: i64) -> Self {
-        Hourly { hour, first_hour: hour, series: Vec::new() }
+        Hourly { hour, first_hour: hour, series: Vec::new(), positions: [0; SERIES_KEYS] }
+    }
+
+    /// Where the series of `key` sits, by the noted position or, failing that, by a search
+    /// (which notes it).
+    fn position(&mut self, key: u8) -> Option<usize> {
+        let noted = self.positions.get(usize::from(key)).copied().unwrap_or(0);
+        if noted != 0 {
+            let position = usize::from(noted - 1);
+            if self.series.get(position).is_some_and(|series| series.key == key) {
+                return Some(position);
+            }
+        }
+        let position = self.series.iter().position(|series| series.key == key)?;
+        self.note(key, position);
+        Some(position)
+    }
+
+    fn note(&mut self, key: u8, position: usize) {
+        if let (Some(slot), Ok(noted)) =
+            (self.positions.get_mut(usize::from(key)), u8::try_from(position + 1))
+        {
+            *slot = noted;
+        }
     }
 
     /// Closes past hours up to `hour`, calling `closed` with each series' last figure.
@@ -131,13 +161,15 @@ impl Hourly {
     }
 
     fn series_mut(&mut self, key: u8) -> &mut Series {
-        let position = match self.series.iter().position(|series| series.key == key) {
+        let position = match self.position(key) {
             Some(position) => position,
             None => {
                 let past_hours = u32::try_from(self.hour - self.first_hour).unwrap_or(u32::MAX);
                 let history = Ewma { hours: past_hours, ..Ewma::default() };
                 self.series.push(Series { key, current: 0.0, history });
-                self.series.len() - 1
+                let position = self.series.len() - 1;
+                self.note(key, position);
+                position
             }
         };
         &mut self.series[position]
