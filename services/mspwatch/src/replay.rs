@@ -35,6 +35,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
         max_record_bytes: args.max_record_bytes,
         max_document_bytes: args.max_document_bytes,
     };
+    if args.paths.iter().filter(|path| path.as_os_str() == "-").count() > 1 {
+        return Err(Failure::config("standard input (`-`) may be named only once"));
+    }
     let (sources, mut unreadable) = input::collect_sources(&args.paths);
     for error in &unreadable {
         output::error(error);

@@ -510,3 +510,10 @@ fn a_reorder_limit_smaller_than_the_overlap_is_reported() {
     assert!(stderr(&output).contains("--max-reorder"), "{}", describe(&output));
     assert_eq!(summary_count(&output, "too late"), Some(1), "{}", describe(&output));
 }
+
+#[test]
+fn standard_input_named_twice_is_bad_usage() {
+    let output = replay_with_stdin(&["-", "-"], b"{}\n");
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(stderr(&output).contains("only once"), "{}", describe(&output));
+}
