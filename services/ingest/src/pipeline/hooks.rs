@@ -117,6 +117,9 @@ impl<D: Detector> ClientContext for ConsumerHooks<D> {
                         assigned.high_watermark = Some(partition.hi_offset);
                     }
                     assigned.broker_lag = Some(partition.consumer_lag);
+                    if partition.committed_offset >= 0 {
+                        assigned.start_offset = Some(partition.committed_offset);
+                    }
                 }
             }
         }

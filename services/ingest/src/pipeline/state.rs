@@ -77,6 +77,8 @@ pub(crate) struct PartitionState<D> {
     pub detector: D,
     pub offsets: OffsetTracker,
     pub high_watermark: Option<i64>,
+    /// The group's committed offset for the partition, where consumption resumes.
+    pub start_offset: Option<i64>,
     pub broker_lag: Option<i64>,
     pub last_progress: Instant,
     pub stalled: bool,
@@ -93,6 +95,7 @@ impl<D> PartitionState<D> {
             detector,
             offsets: OffsetTracker::new(),
             high_watermark: None,
+            start_offset: None,
             broker_lag: None,
             last_progress: Instant::now(),
             stalled: false,
@@ -102,11 +105,13 @@ impl<D> PartitionState<D> {
         }
     }
 
-    /// Messages not yet processed: from our own position when we have one, else the
-    /// client's own estimate.
+    /// Messages not yet processed: from our own position when we have one; before the first
+    /// message, from the committed offset (so a partition that never delivers shows its
+    /// backlog, and the stall watchdog sees it); else the client's own estimate.
     pub fn lag(&self) -> Option<i64> {
-        match (self.high_watermark, self.offsets.next_processed()) {
-            (Some(high), Some(next)) => Some(high.saturating_sub(next).max(0)),
+        match (self.high_watermark, self.offsets.next_processed(), self.start_offset) {
+            (Some(high), Some(next), _) => Some(high.saturating_sub(next).max(0)),
+            (Some(high), None, Some(start)) => Some(high.saturating_sub(start).max(0)),
             _ => self.broker_lag.filter(|lag| *lag >= 0),
         }
     }
