@@ -106,6 +106,9 @@ impl RuleRuntime {
     }
 
     /// Evaluates one event, in event-time order, pushing alert versions onto `alerts`.
+    ///
+    /// Inlined into the engine's loop: for most rules most events stop at the class test.
+    #[inline]
     pub(crate) fn evaluate(
         &mut self,
         event: &Event,
@@ -116,7 +119,9 @@ impl RuleRuntime {
         if class_may_pass && self.rule.enabled && self.rule.filter.matches(event) {
             self.detect(event, context, alerts);
         }
-        self.learn(event);
+        if matches!(self.state, KindState::FirstSeen(_)) {
+            self.learn(event);
+        }
     }
 
     /// Updates the rule's state with an event that passed its filter. Group keys and evidence
