@@ -516,3 +516,32 @@ fn listing_a_tenant_moments_before_deleting_in_it_does_not_make_it_known() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].evidence, ["del"]);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Re-delivering any events, any number of times, within the horizon changes nothing:
+    /// each repeat is counted as a duplicate and the alerts are those of the events once.
+    #[test]
+    fn repeated_deliveries_are_counted_once(
+        repeats in proptest::collection::vec((0usize..6, 1usize..4), 0..12),
+    ) {
+        let events = deletes("cred-1", 6, MINUTE);
+        let once = final_alerts(&mut engine(CROSS_TENANT_DELETE), &events);
+
+        let mut delivered = events.clone();
+        let mut expected_duplicates = 0u64;
+        for (index, times) in repeats {
+            for _ in 0..times {
+                // A repeat arrives after the original, within the lateness.
+                let position = (index + 1).min(delivered.len());
+                delivered.insert(position, events[index].clone());
+                expected_duplicates += 1;
+            }
+        }
+        let mut twice = engine(CROSS_TENANT_DELETE);
+        let alerts = final_alerts(&mut twice, &delivered);
+        prop_assert_eq!(twice.stats().duplicates, expected_duplicates);
+        prop_assert_eq!(alerts, once);
+    }
+}
