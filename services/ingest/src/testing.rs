@@ -280,6 +280,43 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Reads `topic` (partitions `0..partitions`) from the beginning, without a group commit,
+/// until `count` messages arrived or `limit` passed, then takes whatever else arrives within
+/// half a second; tests use it to check what the detector wrote (alerts, dead letters).
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+    limit: Duration,
+) -> Result<Vec<rdkafka::message::OwnedMessage>, rdkafka::error::KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "mspwatch-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + limit;
+    let mut messages = Vec::new();
+    while messages.len() < count && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(message.detach());
+        }
+    }
+    // Anything produced with the last message is in by now.
+    while let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
+        messages.push(message.detach());
+    }
+    Ok(messages)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,7 +186,7 @@ pub async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut()
     }
 }
 
-/// Reads every message of `topic` (all `partitions`) until `count` arrived or `limit` passed.
+/// Reads `topic` from the beginning until `count` messages arrived or `limit` passed.
 pub fn read_all(
     brokers: &str,
     topic: &str,
@@ -194,25 +194,7 @@ pub fn read_all(
     count: usize,
     limit: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let deadline = Instant::now() + limit;
-    let mut messages = Vec::new();
-    while messages.len() < count && Instant::now() < deadline {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            messages.push(message.detach());
-        }
-    }
-    messages
+    mspwatch_ingest::testing::read_topic(brokers, topic, partitions, count, limit).unwrap()
 }
 
 /// The group's committed offset of each of `partitions` of `topic` (-1 when none).

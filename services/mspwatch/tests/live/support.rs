@@ -209,29 +209,7 @@ fn read_topic(
     count: usize,
     limit: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "live-test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let deadline = Instant::now() + limit;
-    let mut messages = Vec::new();
-    while messages.len() < count && Instant::now() < deadline {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            messages.push(message.detach());
-        }
-    }
-    // Anything produced with the last message is in by now.
-    while let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
-        messages.push(message.detach());
-    }
-    messages
+    mspwatch_ingest::testing::read_topic(brokers, topic, partitions, count, limit).unwrap()
 }
 
 /// The value of header `key` of `message`.
