@@ -1,11 +1,20 @@
-//! `mspwatch-baseline`: the reference measurements mspwatch's benchmarks are set beside.
+//! `mspwatch-baseline`: the reference measurements mspwatch's benchmarks are set beside: the
+//! raw parse rate of a file, a bare Kafka consumer, and bare produce-to-consume latency; and
+//! the matching figures of a running `mspwatch run` (records taken in, alert latency).
 
+mod alerts;
+mod kafka;
+mod latency;
 mod parse;
+mod pingpong;
+mod watch;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 /// The same allocator as the `mspwatch` binary, so allocation costs compare like for like.
@@ -30,6 +39,100 @@ enum Command {
         /// The JSON lines file.
         file: PathBuf,
     },
+    /// Loads every line of a JSON lines file into a topic, keyed by `msp_id`, in large batches.
+    Produce {
+        /// Bootstrap brokers.
+        #[arg(long)]
+        brokers: String,
+        /// The topic (it must exist).
+        #[arg(long)]
+        topic: String,
+        /// The JSON lines file.
+        file: PathBuf,
+    },
+    /// Reads COUNT messages of a topic from its beginning in a fresh consumer group, with
+    /// mspwatch's consumer settings, doing nothing with them; prints msgs/s.
+    Consume {
+        /// Bootstrap brokers.
+        #[arg(long)]
+        brokers: String,
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// Messages to read.
+        #[arg(long)]
+        count: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Polls a running `mspwatch run`'s metrics until it has taken in COUNT records; prints
+    /// msgs/s.
+    Watch {
+        /// The `metrics.listen` address of the detector.
+        #[arg(long)]
+        metrics: SocketAddr,
+        /// Records to wait for (events, skipped records and rejects together).
+        #[arg(long)]
+        count: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Produces timestamped messages open-loop at RATE and reads them back on the same broker;
+    /// prints produce-to-consume latency percentiles.
+    Pingpong {
+        /// Bootstrap brokers.
+        #[arg(long)]
+        brokers: String,
+        /// The topic pings are produced to (it must exist).
+        #[arg(long)]
+        topic: String,
+        /// Copy pings to this topic with the alerts producer's settings and read them there
+        /// (two hops, as an alert takes).
+        #[arg(long)]
+        relay_topic: Option<String>,
+        /// Measured pings.
+        #[arg(long, default_value_t = 2000)]
+        count: u64,
+        /// Pings per second.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Payload bytes per ping.
+        #[arg(long, default_value_t = 400)]
+        size: usize,
+    },
+    /// Produces attacks that trip `cross-tenant-backup-deletion` to a running `mspwatch run`,
+    /// over optional background traffic, and times each alert's arrival over gRPC.
+    AlertLatency {
+        /// Bootstrap brokers.
+        #[arg(long)]
+        brokers: String,
+        /// The detector's audit topic.
+        #[arg(long)]
+        topic: String,
+        /// The detector's gRPC address.
+        #[arg(long)]
+        grpc: SocketAddr,
+        /// A file holding a bearer token that may see the MSP.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The MSP of every record.
+        #[arg(long, default_value = "msp-bench")]
+        msp: String,
+        /// Measured attacks.
+        #[arg(long, default_value_t = 20)]
+        attacks: u64,
+        /// Attacks first, not measured.
+        #[arg(long, default_value_t = 1)]
+        warmup: u64,
+        /// Milliseconds between attacks.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Background records per second of the same MSP (0 for none).
+        #[arg(long, default_value_t = 0.0)]
+        background_rate: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,12 +149,55 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Parse { into, file } => {
-            let report = parse::parse_file(&file, into)?;
-            print_line(&report.to_string());
+    let line = match cli.command {
+        Command::Parse { into, file } => parse::parse_file(&file, into)?.to_string(),
+        Command::Produce { brokers, topic, file } => {
+            kafka::produce_file(&brokers, &topic, &file)?.to_string()
         }
-    }
+        Command::Consume { brokers, topic, count, timeout_secs } => {
+            let limit = Duration::from_secs(timeout_secs);
+            kafka::consume_count(&brokers, &topic, count, limit)?.to_string()
+        }
+        Command::Watch { metrics, count, timeout_secs } => {
+            watch::watch(metrics, count, Duration::from_secs(timeout_secs))?.to_string()
+        }
+        Command::Pingpong { brokers, topic, relay_topic, count, rate, size } => {
+            let plan = pingpong::PingpongPlan { brokers, topic, relay_topic, count, rate, size };
+            format!("pingpong: {}", pingpong::pingpong(&plan)?)
+        }
+        Command::AlertLatency {
+            brokers,
+            topic,
+            grpc,
+            token_file,
+            msp,
+            attacks,
+            warmup,
+            interval_ms,
+            background_rate,
+        } => {
+            let token = std::fs::read_to_string(&token_file)
+                .with_context(|| format!("cannot read {}", token_file.display()))?;
+            let plan = alerts::AlertPlan {
+                brokers,
+                topic,
+                grpc,
+                token: token.trim().to_owned(),
+                msp_id: msp,
+                attacks,
+                warmup,
+                interval: Duration::from_millis(interval_ms),
+                background_rate,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            format!("alert-latency: {}", runtime.block_on(alerts::alert_latency(&plan))?)
+        }
+    };
+    print_line(&line);
     Ok(())
 }
 
