@@ -610,3 +610,60 @@ pub async fn run_binary(
         .expect("the command finishes in time")
         .expect("the command runs")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delivery drills (tests/delivery_drills.rs): detectors with more `[grpc]` settings, started
+// again from the same configuration, and their resident memory.
+
+/// Resident memory of a process, from `/proc/<pid>/status`, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most ever resident.
+    pub peak_kib: u64,
+}
+
+/// The resident memory of process `pid`, while it runs.
+pub fn process_memory(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(name))?;
+        line.trim_start_matches(name).trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    Some(Memory { rss_kib: field("VmRSS:")?, peak_kib: field("VmHWM:")? })
+}
+
+impl Live {
+    /// Writes the detector's configuration with more `[kafka]` and `[grpc]` lines.
+    pub fn write_config_with(&self, kafka_extra: &str, grpc_extra: &str) -> PathBuf {
+        let path = self.write_config(kafka_extra);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replacen("[grpc]\n", &format!("[grpc]\n{grpc_extra}\n"), 1);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Starts `mspwatch run` with `config` (again, after a kill) and returns once it has logged
+    /// its addresses, before it is ready; see [`Detector::wait_until_ready`].
+    pub fn spawn_detector(&self, config: &Path) -> Detector {
+        Detector::spawn(config)
+    }
+}
+
+impl Detector {
+    /// Waits until the audit partitions are assigned and the alerts topic is being read.
+    pub fn wait_until_ready(&self) {
+        self.wait_ready();
+    }
+
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The process's resident memory now and at its peak.
+    pub fn memory(&self) -> Option<Memory> {
+        process_memory(self.pid()?)
+    }
+}
