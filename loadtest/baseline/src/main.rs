@@ -101,6 +101,10 @@ enum Command {
         /// Payload bytes per ping.
         #[arg(long, default_value_t = 400)]
         size: usize,
+        /// `fetch.wait.max.ms` of the consumer that reads the pings back; by default the
+        /// client's default, or 100 with --relay-topic (as mspwatch's alerts topic reader).
+        #[arg(long)]
+        fetch_wait_ms: Option<u32>,
     },
     /// Produces attacks that trip `cross-tenant-backup-deletion` to a running `mspwatch run`,
     /// over optional background traffic, and times each alert's arrival over gRPC.
@@ -161,8 +165,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Watch { metrics, count, timeout_secs } => {
             watch::watch(metrics, count, Duration::from_secs(timeout_secs))?.to_string()
         }
-        Command::Pingpong { brokers, topic, relay_topic, count, rate, size } => {
-            let plan = pingpong::PingpongPlan { brokers, topic, relay_topic, count, rate, size };
+        Command::Pingpong { brokers, topic, relay_topic, count, rate, size, fetch_wait_ms } => {
+            let fetch_wait_ms = fetch_wait_ms.or(relay_topic.as_ref().map(|_| 100));
+            let plan = pingpong::PingpongPlan {
+                brokers,
+                topic,
+                relay_topic,
+                count,
+                rate,
+                size,
+                fetch_wait_ms,
+            };
             format!("pingpong: {}", pingpong::pingpong(&plan)?)
         }
         Command::AlertLatency {

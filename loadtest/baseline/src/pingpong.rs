@@ -46,6 +46,9 @@ pub struct PingpongPlan {
     pub rate: f64,
     /// Payload size in bytes.
     pub size: usize,
+    /// `fetch.wait.max.ms` of the consumer that reads the pings back (the relay's consumer
+    /// keeps the client default, as mspwatch's audit consumer does); `None` keeps the default.
+    pub fetch_wait_ms: Option<u32>,
 }
 
 /// Runs the measurement and returns its latencies.
@@ -55,7 +58,8 @@ pub fn pingpong(plan: &PingpongPlan) -> Result<LatencySummary> {
     let stop = Arc::new(AtomicBool::new(false));
     let read_topic = plan.relay_topic.as_deref().unwrap_or(&plan.topic);
     let (arrivals, arrived) = mpsc::channel();
-    let mut threads = vec![spawn_reader(&plan.brokers, read_topic, run, clock, arrivals, &stop)?];
+    let reader = tail_consumer(&plan.brokers, read_topic, plan.fetch_wait_ms)?;
+    let mut threads = vec![spawn_reader(reader, run, clock, arrivals, &stop)];
     if let Some(relay_topic) = &plan.relay_topic {
         threads.push(spawn_relay(&plan.brokers, &plan.topic, relay_topic, &stop)?);
     }
@@ -131,14 +135,17 @@ fn collect(book: &mut LatencyBook, arrived: &mpsc::Receiver<(Ping, Duration)>, w
 }
 
 /// A consumer assigned every partition of `topic` at its end, without a group.
-fn tail_consumer(brokers: &str, topic: &str) -> Result<BaseConsumer> {
-    let consumer: BaseConsumer = ClientConfig::new()
+fn tail_consumer(brokers: &str, topic: &str, fetch_wait_ms: Option<u32>) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("mspwatch-baseline-{}", run_id()))
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .context("cannot create a consumer")?;
+        .set("enable.partition.eof", "false");
+    if let Some(wait) = fetch_wait_ms {
+        config.set("fetch.wait.max.ms", wait.to_string());
+    }
+    let consumer: BaseConsumer = config.create().context("cannot create a consumer")?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .with_context(|| format!("cannot read the partitions of {topic}"))?;
@@ -156,16 +163,14 @@ fn tail_consumer(brokers: &str, topic: &str) -> Result<BaseConsumer> {
 }
 
 fn spawn_reader(
-    brokers: &str,
-    topic: &str,
+    consumer: BaseConsumer,
     run: u64,
     clock: Instant,
     arrivals: mpsc::Sender<(Ping, Duration)>,
     stop: &Arc<AtomicBool>,
-) -> Result<JoinHandle<()>> {
-    let consumer = tail_consumer(brokers, topic)?;
+) -> JoinHandle<()> {
     let stop = Arc::clone(stop);
-    Ok(std::thread::spawn(move || {
+    std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) else { continue };
             let at = clock.elapsed();
@@ -174,7 +179,7 @@ fn spawn_reader(
                 return;
             }
         }
-    }))
+    })
 }
 
 fn spawn_relay(
@@ -183,7 +188,7 @@ fn spawn_relay(
     to: &str,
     stop: &Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>> {
-    let consumer = tail_consumer(brokers, from)?;
+    let consumer = tail_consumer(brokers, from, None)?;
     let (producer, _) = producer(brokers, ProducerStyle::AlertsProducer)?;
     let (stop, to) = (Arc::clone(stop), to.to_owned());
     Ok(std::thread::spawn(move || {
