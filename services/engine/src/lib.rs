@@ -21,6 +21,7 @@ use mspwatch_event::{Directory, Event};
 use mspwatch_rules::RuleSet;
 
 pub use baseline::Judgement;
+pub use checkpoint::CheckpointRestore;
 pub use incident::EVIDENCE_CAP;
 pub use order::Admission;
 pub use snapshot::SnapshotError;

@@ -28,6 +28,10 @@ pub enum SnapshotError {
         /// Version this build reads.
         expected: u32,
     },
+    /// The saved state was made under engine settings other than this engine's (a checkpoint
+    /// records them, since windows, held events and key bounds depend on them).
+    #[error("saved state does not fit this engine: {0}")]
+    Incompatible(String),
 }
 
 #[derive(Serialize, Deserialize)]
