@@ -88,6 +88,10 @@ pub struct KafkaConfig {
     /// How long a revocation or shutdown waits for pending deliveries before committing.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout: ConfigDuration,
+    /// With no broker answering for this long, the detector reports itself unhealthy (gRPC
+    /// health `NOT_SERVING`) until one answers again; the client keeps reconnecting meanwhile.
+    #[serde(default = "default_unreachable_timeout")]
+    pub unreachable_timeout: ConfigDuration,
     /// Largest payload copied into a dead letter; longer payloads are cut and marked.
     #[serde(default = "default_dead_letter_max_bytes")]
     pub dead_letter_max_bytes: u32,
@@ -127,6 +131,7 @@ impl Default for KafkaConfig {
             session_timeout: default_session_timeout(),
             delivery_timeout: default_delivery_timeout(),
             drain_timeout: default_drain_timeout(),
+            unreachable_timeout: default_unreachable_timeout(),
             dead_letter_max_bytes: default_dead_letter_max_bytes(),
             security_protocol: default_security_protocol(),
             sasl_mechanism: None,
@@ -183,9 +188,14 @@ pub struct DetectorConfig {
     /// active are evicted.
     #[serde(default = "default_max_tracked_keys")]
     pub max_tracked_keys: u64,
-    /// Where partition state checkpoints are written; none when unset.
+    /// Where partition state checkpoints are kept (a subdirectory per consumer group); unset,
+    /// no checkpoints are written and every assigned partition starts empty.
     #[serde(default)]
     pub checkpoint_dir: Option<PathBuf>,
+    /// The least time between two checkpoints of one partition (partitions are also
+    /// checkpointed when released: revoked, or at a stop).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: ConfigDuration,
 }
 
 impl Default for DetectorConfig {
@@ -198,6 +208,7 @@ impl Default for DetectorConfig {
             dedupe_horizon: default_dedupe_horizon(),
             max_tracked_keys: default_max_tracked_keys(),
             checkpoint_dir: None,
+            checkpoint_interval: default_checkpoint_interval(),
         }
     }
 }
@@ -372,6 +383,12 @@ fn default_delivery_timeout() -> ConfigDuration {
 }
 fn default_drain_timeout() -> ConfigDuration {
     ConfigDuration::from_secs(10)
+}
+fn default_unreachable_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(15)
+}
+fn default_checkpoint_interval() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
 }
 fn default_dead_letter_max_bytes() -> u32 {
     900 * 1024
@@ -603,6 +620,7 @@ const ENV_FIELDS: &[(&str, &str, EnvKind)] = &[
     ("kafka", "session_timeout", EnvKind::Text),
     ("kafka", "delivery_timeout", EnvKind::Text),
     ("kafka", "drain_timeout", EnvKind::Text),
+    ("kafka", "unreachable_timeout", EnvKind::Text),
     ("kafka", "dead_letter_max_bytes", EnvKind::Integer),
     ("kafka", "security_protocol", EnvKind::Text),
     ("kafka", "sasl_mechanism", EnvKind::OptionalText),
@@ -616,6 +634,7 @@ const ENV_FIELDS: &[(&str, &str, EnvKind)] = &[
     ("detector", "dedupe_horizon", EnvKind::Text),
     ("detector", "max_tracked_keys", EnvKind::Integer),
     ("detector", "checkpoint_dir", EnvKind::OptionalText),
+    ("detector", "checkpoint_interval", EnvKind::Text),
     ("grpc", "listen", EnvKind::Text),
     ("grpc", "tls_cert", EnvKind::OptionalText),
     ("grpc", "tls_key", EnvKind::OptionalText),
@@ -730,6 +749,8 @@ impl Config {
             ("kafka.stall_timeout", kafka.stall_timeout),
             ("kafka.session_timeout", kafka.session_timeout),
             ("kafka.delivery_timeout", kafka.delivery_timeout),
+            ("kafka.unreachable_timeout", kafka.unreachable_timeout),
+            ("detector.checkpoint_interval", self.detector.checkpoint_interval),
             ("grpc.heartbeat", self.grpc.heartbeat),
             ("grpc.stall_timeout", self.grpc.stall_timeout),
         ] {

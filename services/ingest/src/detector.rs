@@ -2,14 +2,15 @@
 //!
 //! The consumer is generic over [`Detector`] so tests can use a simple one; the service uses
 //! [`mspwatch_engine::Engine`]. The factory's hooks are where partition state checkpoints
-//! plug in: `resume_offset` on assignment, `settled` after a commit that covers everything
-//! processed, `released` when the partition goes.
+//! plug in (see [`crate::checkpoint::Checkpointing`]): `restore` on assignment, `settled` when
+//! everything processed is durable, `committed` after each commit, `released` when the
+//! partition goes.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use mspwatch_alert::Alert;
-use mspwatch_engine::{Engine, EngineConfig, EngineStats};
+use mspwatch_engine::{CheckpointRestore, Engine, EngineConfig, EngineStats, SnapshotError};
 use mspwatch_event::{Directory, Event};
 use mspwatch_rules::RuleSet;
 
@@ -56,6 +57,26 @@ pub trait Detector: Send + 'static {
     }
 }
 
+/// A detector whose whole state can be saved and restored (for partition checkpoints).
+pub trait Checkpointable: Detector {
+    /// The detector's whole state as bytes.
+    fn checkpoint(&self) -> Vec<u8>;
+
+    /// Restores state saved by [`Checkpointable::checkpoint`] into this fresh detector;
+    /// refuses, leaving it unchanged, state it cannot take.
+    fn restore_checkpoint(&mut self, state: &[u8]) -> Result<CheckpointRestore, SnapshotError>;
+}
+
+impl Checkpointable for Engine {
+    fn checkpoint(&self) -> Vec<u8> {
+        Engine::checkpoint(self)
+    }
+
+    fn restore_checkpoint(&mut self, state: &[u8]) -> Result<CheckpointRestore, SnapshotError> {
+        Engine::restore_checkpoint(self, state)
+    }
+}
+
 impl Detector for Engine {
     fn ingest(&mut self, event: Event, alerts: &mut Vec<Alert>) {
         let _admission = Engine::ingest(self, event, alerts);
@@ -81,23 +102,65 @@ pub trait DetectorFactory<D>: Send + Sync + 'static {
     /// A detector for a newly assigned partition.
     fn create(&self, partition: &PartitionId) -> D;
 
-    /// The offset to resume `partition` from instead of the group's committed offset (for
-    /// a detector restored from a checkpoint that covers events up to this offset).
-    fn resume_offset(&self, partition: &PartitionId) -> Option<i64> {
-        let _ = partition;
+    /// A detector for a newly assigned partition restored from saved state, and the offset
+    /// to resume consumption from (instead of the group's committed offset); `None` to
+    /// [`create`](DetectorFactory::create) one instead. `committed` looks the group's committed
+    /// offset up (a round trip to the broker; `None` when there is none or it is unknown).
+    fn restore(
+        &self,
+        partition: &PartitionId,
+        committed: &dyn Fn() -> Option<i64>,
+    ) -> Option<(D, i64)> {
+        let _ = (partition, committed);
         None
     }
 
-    /// Called after a commit when every processed event of `partition` is committed and its
-    /// alerts are durable: `detector` holds exactly the events before `next_offset`.
+    /// Called at each commit tick while every processed event of `partition` has its alerts
+    /// durable and nothing is waiting: `detector` has seen exactly the events before
+    /// `next_offset` (some may still be held for reordering), and every alert it raised so far
+    /// is durable. Runs on the consumer's thread with the pipeline locked: keep it short.
     fn settled(&self, partition: &PartitionId, detector: &D, next_offset: i64) {
         let _ = (partition, detector, next_offset);
     }
 
-    /// Called when `partition` is revoked or the consumer stops, after the final commit;
-    /// `next_offset` is the committed position, when known.
+    /// Called after the group's commit of `partition` at `next_offset` succeeded.
+    fn committed(&self, partition: &PartitionId, next_offset: i64) {
+        let _ = (partition, next_offset);
+    }
+
+    /// Called when `partition` is revoked or the consumer stops, after the final commit.
+    /// `next_offset` is `Some` when that commit covers every event `detector` has seen and
+    /// their alerts are durable (the detector has seen exactly the events before it); `None`
+    /// when some are not committed (they will be read again by the next owner).
     fn released(&self, partition: &PartitionId, detector: D, next_offset: Option<i64>) {
         let _ = (partition, detector, next_offset);
+    }
+}
+
+/// A factory chosen at run time (with or without checkpoints, say).
+impl<D: 'static> DetectorFactory<D> for Box<dyn DetectorFactory<D>> {
+    fn create(&self, partition: &PartitionId) -> D {
+        (**self).create(partition)
+    }
+
+    fn restore(
+        &self,
+        partition: &PartitionId,
+        committed: &dyn Fn() -> Option<i64>,
+    ) -> Option<(D, i64)> {
+        (**self).restore(partition, committed)
+    }
+
+    fn settled(&self, partition: &PartitionId, detector: &D, next_offset: i64) {
+        (**self).settled(partition, detector, next_offset);
+    }
+
+    fn committed(&self, partition: &PartitionId, next_offset: i64) {
+        (**self).committed(partition, next_offset);
+    }
+
+    fn released(&self, partition: &PartitionId, detector: D, next_offset: Option<i64>) {
+        (**self).released(partition, detector, next_offset);
     }
 }
 

@@ -5,8 +5,16 @@ use rdkafka::ClientConfig;
 
 use crate::config::KafkaConfig;
 
-/// How often librdkafka reports statistics (high watermarks, prefetch size).
+/// How often librdkafka reports statistics (high watermarks, prefetch size, broker states).
 const STATISTICS_INTERVAL_MS: u32 = 1000;
+
+/// The first wait before reconnecting to a broker that went away; each further failure
+/// doubles it (with jitter) up to [`RECONNECT_BACKOFF_MAX_MS`].
+const RECONNECT_BACKOFF_MS: u32 = 100;
+
+/// The longest wait between reconnection attempts: after an outage, the clients are back
+/// within about this long of the broker.
+const RECONNECT_BACKOFF_MAX_MS: u32 = 5000;
 
 /// Connection and security settings: brokers, client id, TLS and SASL.
 pub fn base_client_config(kafka: &KafkaConfig) -> ClientConfig {
@@ -15,7 +23,9 @@ pub fn base_client_config(kafka: &KafkaConfig) -> ClientConfig {
         .set("bootstrap.servers", kafka.brokers.join(","))
         .set("client.id", &kafka.client_id)
         .set("security.protocol", &kafka.security_protocol)
-        .set("broker.address.family", "any");
+        .set("broker.address.family", "any")
+        .set("reconnect.backoff.ms", RECONNECT_BACKOFF_MS.to_string())
+        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS.to_string());
     if let Some(mechanism) = &kafka.sasl_mechanism {
         config.set("sasl.mechanism", mechanism);
     }
@@ -89,6 +99,13 @@ mod tests {
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
+    }
+
+    #[test]
+    fn every_client_reconnects_with_a_bounded_backoff() {
+        let config = base_client_config(&KafkaConfig::default());
+        assert_eq!(config.get("reconnect.backoff.ms"), Some("100"));
+        assert_eq!(config.get("reconnect.backoff.max.ms"), Some("5000"));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! - [`start`]: the live pipeline (a consumer group feeding one [`Detector`] per partition),
 //!   returning an [`IngestHandle`] for stats, detector access and a graceful stop.
 //! - [`replay_range`]: reads an event-time range of a topic without touching group offsets.
+//! - [`Checkpointing`]: partition state checkpoints, restored on assignment.
 //! - [`metrics`]: the Prometheus registry pieces and the `/metrics` endpoint.
 //! - `testing` (feature `testing`): a local broker for integration tests.
 
+pub mod checkpoint;
 pub mod config;
 pub mod detector;
 pub mod kafka;
@@ -22,8 +24,9 @@ pub mod writes;
 
 use std::sync::Arc;
 
+pub use checkpoint::{CheckpointStore, Checkpointing, CheckpointingSettings};
 pub use config::{Config, ConfigError};
-pub use detector::{Detector, DetectorFactory, EngineFactory, PartitionId};
+pub use detector::{Checkpointable, Detector, DetectorFactory, EngineFactory, PartitionId};
 pub use metrics::{IngestMetrics, MetricsServer};
 pub use pipeline::{start, IngestError, IngestHandle, IngestOptions};
 pub use replay::{replay_range, ReplayError, ReplayItem, ReplayRequest, ReplaySummary};

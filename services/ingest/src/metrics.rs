@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,13 @@ pub struct ReasonLabels {
 pub struct WriteLabels {
     /// `alert` or `dead_letter`.
     pub kind: &'static str,
+}
+
+/// Labels naming which checkpoint file a partition was restored from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct GenerationLabels {
+    /// `newest` or `previous`.
+    pub generation: &'static str,
 }
 
 /// Every ingestion metric; cheap to clone (the values are shared).
@@ -83,6 +91,27 @@ pub struct IngestMetrics {
     pub assigned_partitions: Gauge,
     /// Bytes of prefetched messages waiting in the consumer.
     pub prefetch_bytes: Gauge,
+    /// Partition checkpoints written.
+    pub checkpoints_written: Counter,
+    /// Partition checkpoints that could not be written.
+    pub checkpoint_failures: Counter,
+    /// Partitions restored from a checkpoint, by file (`newest`, `previous`).
+    pub checkpoint_restores: Family<GenerationLabels, Counter>,
+    /// Checkpoints found but not used, by reason (`torn`, `corrupt`, `version`, `foreign`,
+    /// `incompatible`, `ahead`, `io`).
+    pub checkpoint_rejects: Family<ReasonLabels, Counter>,
+    /// Messages read again after a restore: from the checkpoint's offset to the committed one.
+    pub checkpoint_reread_messages: Counter,
+    /// Time spent serializing detector state for checkpoints, in seconds.
+    pub checkpoint_serialize_seconds: Counter<f64, AtomicU64>,
+    /// Time spent writing checkpoint files (write, fsync, rename), in seconds.
+    pub checkpoint_write_seconds: Counter<f64, AtomicU64>,
+    /// Size of the last checkpoint file written, in bytes.
+    pub checkpoint_bytes: Gauge,
+    /// 1 while a broker answers (or for `unreachable_timeout` after the last answer), else 0.
+    pub kafka_reachable: Gauge,
+    /// Times no broker answered for `unreachable_timeout`.
+    pub kafka_outages: Counter,
 }
 
 impl IngestMetrics {
@@ -168,7 +197,61 @@ impl IngestMetrics {
             "Bytes of prefetched messages held by the consumer",
             m.prefetch_bytes.clone(),
         );
+        m.register_checkpoints_and_health(registry);
         metrics
+    }
+
+    fn register_checkpoints_and_health(&self, registry: &mut Registry) {
+        registry.register(
+            "mspwatch_checkpoints_written",
+            "Partition checkpoints written",
+            self.checkpoints_written.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_failures",
+            "Partition checkpoints that could not be written",
+            self.checkpoint_failures.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_restores",
+            "Partitions restored from a checkpoint, by file",
+            self.checkpoint_restores.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_rejects",
+            "Checkpoints found but not used, by reason",
+            self.checkpoint_rejects.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_reread_messages",
+            "Messages read again after a restore, from the checkpoint to the committed offset",
+            self.checkpoint_reread_messages.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_serialize_seconds",
+            "Time spent serializing detector state for checkpoints",
+            self.checkpoint_serialize_seconds.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_write_seconds",
+            "Time spent writing checkpoint files",
+            self.checkpoint_write_seconds.clone(),
+        );
+        registry.register(
+            "mspwatch_checkpoint_bytes",
+            "Size of the last checkpoint file written",
+            self.checkpoint_bytes.clone(),
+        );
+        registry.register(
+            "mspwatch_kafka_reachable",
+            "1 while the Kafka brokers answer, 0 after unreachable_timeout without an answer",
+            self.kafka_reachable.clone(),
+        );
+        registry.register(
+            "mspwatch_kafka_outages",
+            "Times no Kafka broker answered for unreachable_timeout",
+            self.kafka_outages.clone(),
+        );
     }
 
     /// Removes a revoked partition's series.

@@ -2,6 +2,7 @@
 //! partition, writing alert versions and dead letters, and committing offsets only once the
 //! writes they caused are acknowledged.
 
+pub(crate) mod health;
 mod hooks;
 pub(crate) mod state;
 
@@ -79,6 +80,12 @@ impl<D: Detector> IngestHandle<D> {
     /// Counters and per-partition state now.
     pub fn stats(&self) -> IngestStats {
         self.shared.lock().snapshot(&self.shared.metrics)
+    }
+
+    /// Follows whether the Kafka brokers answer: `false` once none has answered for
+    /// `unreachable_timeout`, `true` again when one does.
+    pub fn brokers_reachable(&self) -> watch::Receiver<bool> {
+        self.shared.reachability.subscribe()
     }
 
     /// A cloneable stats reader for other services.
@@ -162,11 +169,13 @@ where
         dead_letter_max_bytes: usize::try_from(config.dead_letter_max_bytes).unwrap_or(usize::MAX),
         drain_timeout: config.drain_timeout.get(),
         stall_timeout: config.stall_timeout.get(),
+        unreachable_timeout: config.unreachable_timeout.get(),
     };
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
         retries: Mutex::new(Vec::new()),
         metrics: options.metrics,
+        reachability: health::Reachability::new(settings.unreachable_timeout),
         settings,
         on_alert_durable: options.on_alert_durable,
     });
@@ -252,6 +261,9 @@ async fn consume<D: Detector>(
                 }
             }
             _ = commit_tick.tick() => {
+                // Partitions whose alerts are all durable may be checkpointed, before the held
+                // events are released (a checkpoint keeps them held).
+                consumer.context().offer_settled();
                 // Every event before a commit must have been evaluated, held or not.
                 let released = shared.lock().release_held(&shared, &[], None);
                 for write in released {
@@ -479,5 +491,6 @@ async fn watch_partitions<D: Detector>(shared: Arc<Shared<D>>) {
     loop {
         tick.tick().await;
         shared.lock().watch(&shared.metrics, stall_timeout);
+        shared.reachability.check(&shared.metrics);
     }
 }

@@ -106,6 +106,7 @@ impl<D: Detector> ClientContext for ConsumerHooks<D> {
     }
 
     fn stats(&self, statistics: Statistics) {
+        self.shared.reachability.observe(&statistics);
         let mut prefetch_bytes: u64 = 0;
         let mut state = self.shared.lock();
         for (topic_name, topic) in &statistics.topics {
@@ -138,7 +139,7 @@ impl<D: Detector> ConsumerContext for ConsumerHooks<D> {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let result = match error {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.assign(partitions);
+                self.assign(consumer, partitions);
                 if cooperative {
                     consumer.incremental_assign(partitions)
                 } else {
@@ -176,39 +177,59 @@ impl<D: Detector> ConsumerContext for ConsumerHooks<D> {
 }
 
 impl<D: Detector> ConsumerHooks<D> {
-    /// Creates a detector per newly assigned partition; applies resume offsets from the
-    /// factory (checkpoints) to the assignment.
-    fn assign(&self, partitions: &mut TopicPartitionList) {
-        let ids: Vec<PartitionId> = partitions
-            .elements()
-            .iter()
-            .map(|element| PartitionId::new(element.topic(), element.partition()))
-            .collect();
-        for id in &ids {
-            if let Some(offset) = self.factory.resume_offset(id) {
-                let set = partitions.set_partition_offset(
-                    &id.topic,
-                    id.partition,
-                    Offset::Offset(offset),
-                );
-                if let Err(error) = set {
-                    tracing::warn!(partition = %id, error = %error, "cannot resume from checkpoint");
+    /// Creates a detector per newly assigned partition, restored from its checkpoint when the
+    /// factory has one, and makes consumption resume where that checkpoint ends.
+    fn assign(&self, consumer: &BaseConsumer<Self>, partitions: &mut TopicPartitionList) {
+        let fresh: Vec<PartitionId> = {
+            let state = self.shared.lock();
+            partitions
+                .elements()
+                .iter()
+                .map(|element| PartitionId::new(element.topic(), element.partition()))
+                .filter(|id| !state.partitions.contains_key(id))
+                .collect()
+        };
+        // Restoring reads files and asks the broker for committed offsets: not under the lock.
+        let mut made = Vec::with_capacity(fresh.len());
+        for id in fresh {
+            let committed = || committed_offset(consumer, &id);
+            let detector = match self.factory.restore(&id, &committed) {
+                Some((detector, offset)) => {
+                    let resume = Offset::Offset(offset);
+                    match partitions.set_partition_offset(&id.topic, id.partition, resume) {
+                        Ok(()) => detector,
+                        Err(error) => {
+                            tracing::warn!(partition = %id, error = %error,
+                                "cannot resume from the checkpoint; starting empty");
+                            self.factory.create(&id)
+                        }
+                    }
                 }
-            }
+                None => self.factory.create(&id),
+            };
+            made.push((id, detector));
         }
         let mut state = self.shared.lock();
-        for id in ids {
-            if state.partitions.contains_key(&id) {
-                continue;
-            }
+        for (id, detector) in made {
             let generation = state.next_generation;
             state.next_generation += 1;
-            let detector = self.factory.create(&id);
             state.partitions.insert(id.clone(), PartitionState::new(generation, detector));
             tracing::info!(partition = %id, "partition assigned");
         }
         let assigned = i64::try_from(state.partitions.len()).unwrap_or(i64::MAX);
         self.shared.metrics.assigned_partitions.set(assigned);
+    }
+
+    /// Offers the factory the detector of every partition whose processed events all have
+    /// their alerts durable (for checkpoints); called at each commit tick.
+    pub(crate) fn offer_settled(&self) {
+        let state = self.shared.lock();
+        for (id, partition) in &state.partitions {
+            let Some(next) = partition.offsets.next_processed() else { continue };
+            if partition.offsets.safe_offset() == Some(next) {
+                self.factory.settled(id, &partition.detector, next);
+            }
+        }
     }
 
     /// Waits for the revoked partitions' pending writes, commits what is durable, and drops
@@ -307,9 +328,12 @@ impl<D: Detector> ConsumerHooks<D> {
                 topic: id.topic.to_string(),
                 partition: id.partition,
             });
-            tracing::info!(partition = %id, committed = ?partition.offsets.last_committed(), "partition released");
             let committed = partition.offsets.last_committed();
-            self.factory.released(&id, partition.detector, committed);
+            tracing::info!(partition = %id, committed = ?committed, "partition released");
+            // The detector has seen exactly the events before the commit only when the commit
+            // covers everything processed.
+            let settled = partition.offsets.is_settled().then_some(committed).flatten();
+            self.factory.released(&id, partition.detector, settled);
         }
     }
 
@@ -345,12 +369,33 @@ impl<D: Detector> ConsumerHooks<D> {
             partition.offsets.committed(offset);
             self.shared.metrics.commits.inc();
             tracing::debug!(partition = %id, offset, "offset committed");
-            if partition.offsets.is_settled() {
-                self.factory.settled(&id, &partition.detector, offset);
-            }
+            self.factory.committed(&id, offset);
         }
     }
 }
+
+/// The group's committed offset of `id`, asked of the broker; `None` when there is none or
+/// the broker does not answer in time.
+fn committed_offset<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    id: &PartitionId,
+) -> Option<i64> {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(&id.topic, id.partition);
+    match consumer.committed_offsets(list, COMMITTED_LOOKUP_TIMEOUT) {
+        Ok(answer) => match answer.find_partition(&id.topic, id.partition)?.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        },
+        Err(error) => {
+            tracing::warn!(partition = %id, error = %error, "cannot read the committed offset");
+            None
+        }
+    }
+}
+
+/// How long an assignment waits for the broker to say a partition's committed offset.
+const COMMITTED_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Sends librdkafka's own log lines to `tracing`.
 fn log_client(level: RDKafkaLogLevel, facility: &str, message: &str) {

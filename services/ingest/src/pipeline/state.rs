@@ -27,6 +27,7 @@ pub(crate) struct Settings {
     pub dead_letter_max_bytes: usize,
     pub drain_timeout: Duration,
     pub stall_timeout: Duration,
+    pub unreachable_timeout: Duration,
 }
 
 /// Everything shared between the loop and the callbacks.
@@ -36,6 +37,7 @@ pub(crate) struct Shared<D> {
     pub metrics: IngestMetrics,
     pub settings: Settings,
     pub on_alert_durable: Option<DurableAlertCallback>,
+    pub reachability: super::health::Reachability,
 }
 
 impl<D> Shared<D> {

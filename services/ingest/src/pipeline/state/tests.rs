@@ -33,8 +33,10 @@ fn shared(stall_timeout: Duration) -> Shared<Counter> {
             dead_letter_max_bytes: 1024,
             drain_timeout: Duration::from_secs(1),
             stall_timeout,
+            unreachable_timeout: Duration::from_secs(15),
         },
         on_alert_durable: None,
+        reachability: crate::pipeline::health::Reachability::new(Duration::from_secs(15)),
     }
 }
 
