@@ -38,6 +38,7 @@ pub struct GrpcServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: Option<ServerTlsConfig>,
+    healthy: Option<watch::Receiver<bool>>,
 }
 
 impl GrpcServer {
@@ -57,12 +58,20 @@ impl GrpcServer {
         let local_addr = listener
             .local_addr()
             .map_err(|source| DeliverError::Bind { addr: config.listen, source })?;
-        Ok(GrpcServer { config, listener, local_addr, tls })
+        Ok(GrpcServer { config, listener, local_addr, tls, healthy: None })
     }
 
     /// The address the server listens on (with the port picked when the config said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Makes the overall health status (service `""`) follow `healthy`: `SERVING` while it
+    /// is true, `NOT_SERVING` while it is false (the detector cannot reach its brokers, say).
+    /// The alert and admin services keep their own status: they still answer.
+    pub fn follow_health(mut self, healthy: watch::Receiver<bool>) -> GrpcServer {
+        self.healthy = Some(healthy);
+        self
     }
 
     /// True when connections are TLS.
@@ -93,6 +102,8 @@ impl GrpcServer {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
         health_reporter.set_serving::<AdminServiceServer<AdminApi>>().await;
+        let overall =
+            self.healthy.map(|healthy| tokio::spawn(follow(health_reporter.clone(), healthy)));
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -136,6 +147,9 @@ impl GrpcServer {
             () = shutdown => {}
         }
         tracing::info!("grpc server shutting down");
+        if let Some(overall) = overall {
+            overall.abort();
+        }
         health_reporter.set_not_serving::<AlertServiceServer<AlertApi>>().await;
         health_reporter.set_not_serving::<AdminServiceServer<AdminApi>>().await;
         let _ = stop_sender.send(true);
@@ -162,6 +176,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DeliverError> {
     GrpcServer::bind(config).await?.serve(log, admin, tokens, shutdown).await
+}
+
+/// Sets the overall health status from `healthy`, at once and on every change.
+async fn follow(
+    reporter: tonic_health::server::HealthReporter,
+    mut healthy: watch::Receiver<bool>,
+) {
+    loop {
+        let status = match *healthy.borrow_and_update() {
+            true => tonic_health::ServingStatus::Serving,
+            false => tonic_health::ServingStatus::NotServing,
+        };
+        reporter.set_service_status("", status).await;
+        if healthy.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn tls_config(config: &GrpcConfig) -> Result<Option<ServerTlsConfig>, DeliverError> {

@@ -17,7 +17,10 @@ use mspwatch_deliver::{
 };
 use mspwatch_event::Directory;
 use mspwatch_ingest::config::{ConfigDuration, GrpcSection, KafkaConfig};
-use mspwatch_ingest::{Config, EngineFactory, IngestMetrics, IngestOptions, MetricsServer};
+use mspwatch_ingest::{
+    CheckpointStore, Checkpointing, CheckpointingSettings, Config, DetectorFactory, EngineFactory,
+    IngestMetrics, IngestOptions, MetricsServer,
+};
 use mspwatch_rules::RuleSet;
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -28,7 +31,7 @@ use crate::cli::RunArgs;
 use crate::failure::Failure;
 
 use self::admin::{LiveAdmin, Pipeline};
-use self::detector::LiveFactory;
+use self::detector::{LiveEngine, LiveFactory};
 use self::telemetry::DeliveryMetrics;
 
 /// How often the main loop looks at the pipeline and the server.
@@ -124,9 +127,12 @@ async fn serve(setup: Setup) -> Result<ExitCode, Failure> {
     let rule_count = rules.rules.len();
     let msp_count = directory.msps().len();
     let factory = EngineFactory::new(config.detector.engine_config(), rules.clone(), directory);
+    let partitions =
+        partition_factory(&config, LiveFactory(Arc::clone(&factory)), &ingest_metrics)?;
     let options = IngestOptions { metrics: ingest_metrics, on_alert_durable: None };
-    let handle = mspwatch_ingest::start(&config.kafka, LiveFactory(Arc::clone(&factory)), options)
+    let handle = mspwatch_ingest::start(&config.kafka, partitions, options)
         .map_err(|error| Failure::Config(anyhow!(error)))?;
+    let grpc_server = grpc_server.follow_health(handle.brokers_reachable());
     let pipeline = Arc::new(Pipeline::new(handle));
     let admin = Arc::new(LiveAdmin::new(
         &config.detector.rules_dir,
@@ -186,6 +192,29 @@ async fn serve(setup: Setup) -> Result<ExitCode, Failure> {
         let _ = tokio::time::timeout(AUXILIARY_STOP, task).await;
     }
     Ok(code)
+}
+
+/// The factory of partition engines: with checkpoints when `detector.checkpoint_dir` is set
+/// (its directory must be writable, or the start is refused).
+fn partition_factory(
+    config: &Config,
+    engines: LiveFactory,
+    metrics: &IngestMetrics,
+) -> Result<Box<dyn DetectorFactory<LiveEngine>>, Failure> {
+    let Some(root) = &config.detector.checkpoint_dir else {
+        tracing::info!("no checkpoint_dir: partitions start empty when assigned");
+        return Ok(Box::new(engines));
+    };
+    let store = CheckpointStore::open(root, &config.kafka.consumer_group)
+        .map_err(|error| Failure::config(format!("detector.checkpoint_dir: {error}")))?;
+    let interval = config.detector.checkpoint_interval.get();
+    tracing::info!(
+        directory = %store.directory().display(),
+        interval_secs = interval.as_secs_f64(),
+        "partition state checkpoints on"
+    );
+    let settings = CheckpointingSettings { interval };
+    Ok(Box::new(Checkpointing::new(engines, store, settings, metrics.clone())))
 }
 
 /// Serves until a stop signal or until the pipeline or the server ends by itself; reloads

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mspwatch_alert::Alert;
-use mspwatch_engine::{Engine, EngineStats};
+use mspwatch_engine::{CheckpointRestore, Engine, EngineStats, SnapshotError};
 use mspwatch_event::Event;
-use mspwatch_ingest::{Detector, DetectorFactory, EngineFactory, PartitionId};
+use mspwatch_ingest::{Checkpointable, Detector, DetectorFactory, EngineFactory, PartitionId};
 
 /// Most MSPs whose alert versions are counted per partition; alerts of further MSPs still
 /// flow, they are only not counted.
@@ -62,6 +62,18 @@ impl Detector for LiveEngine {
         let start = alerts.len();
         self.engine.release_held(alerts);
         self.count(alerts, start);
+    }
+}
+
+/// A checkpoint holds the engine; the per-MSP alert counts are this instance's own and start
+/// again from zero.
+impl Checkpointable for LiveEngine {
+    fn checkpoint(&self) -> Vec<u8> {
+        self.engine.checkpoint()
+    }
+
+    fn restore_checkpoint(&mut self, state: &[u8]) -> Result<CheckpointRestore, SnapshotError> {
+        self.engine.restore_checkpoint(state)
     }
 }
 
