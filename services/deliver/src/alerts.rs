@@ -39,6 +39,9 @@ const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 1000;
 /// Longest alert id accepted.
 const MAX_ID_LEN: usize = 512;
+/// How long a subscription "from now" waits for the alerts topic's partitions to be known
+/// after a start, before it is refused with UNAVAILABLE.
+const PARTITIONS_WAIT: Duration = Duration::from_secs(5);
 
 /// Subscription settings taken from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +82,10 @@ impl pb::alert_service_server::AlertService for AlertApi {
         let matcher = AlertMatcher::new(message.filter.as_ref(), &principal.scope)
             .map_err(status::filter_status)?;
         let start = if message.cursor.is_empty() {
+            // "Now" is the end of the topic, which is unknown until the reader has found it.
+            if !self.log.wait_partitions_known(PARTITIONS_WAIT).await {
+                return Err(Status::unavailable("the alerts topic is not being read yet; retry"));
+            }
             self.log.end_cursor()
         } else {
             Cursor::decode(&message.cursor).map_err(status::cursor_status)?

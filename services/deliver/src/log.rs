@@ -8,6 +8,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use mspwatch_alert::Alert;
 use tokio::sync::watch;
@@ -159,6 +160,8 @@ struct LogState {
     evicted: u64,
     skipped: u64,
     repeated: u64,
+    /// True while a topic reader has not yet said where the topic's partitions start and end.
+    awaiting_partitions: bool,
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +193,8 @@ impl Drop for SubscriberGuard {
 pub struct AlertLog {
     state: RwLock<LogState>,
     appended: watch::Sender<u64>,
+    /// True once the partitions are known (at once for a log fed by `push`).
+    partitions_known: watch::Sender<bool>,
     subscribers: Arc<SubscriberCounters>,
 }
 
@@ -205,12 +210,37 @@ impl AlertLog {
             evicted: 0,
             skipped: 0,
             repeated: 0,
+            awaiting_partitions: false,
         };
         AlertLog {
             state: RwLock::new(state),
             appended: watch::Sender::new(0),
+            partitions_known: watch::Sender::new(true),
             subscribers: Arc::default(),
         }
+    }
+
+    /// Marks the log as fed by a topic whose partitions are not known yet.
+    ///
+    /// Until [`AlertLog::start_partitions`] says where they start and end, the log is loading
+    /// history (not [`caught_up`](AlertLog::caught_up)) and has no position for "now", since
+    /// every record of the topic may still come. The alerts topic reader calls this when it is
+    /// created.
+    pub fn await_partitions(&self) {
+        self.write().awaiting_partitions = true;
+        self.partitions_known.send_replace(false);
+    }
+
+    /// True unless the log still waits for a topic reader to say where the partitions are.
+    pub fn partitions_known(&self) -> bool {
+        !self.read_state().awaiting_partitions
+    }
+
+    /// Waits until the partitions are known, at most `limit`; says whether they are.
+    pub async fn wait_partitions_known(&self, limit: Duration) -> bool {
+        let mut known = self.partitions_known.subscribe();
+        let waited = tokio::time::timeout(limit, known.wait_for(|known| *known)).await;
+        waited.is_ok_and(|known| known.is_ok())
     }
 
     /// Records where a partition of the topic starts (its low watermark, older records having
@@ -219,13 +249,26 @@ impl AlertLog {
     /// Cursors before `low_watermark` are out of range; subscriptions "from now" start at
     /// `high_watermark` at the earliest, even while the log is still catching up.
     pub fn start_partition(&self, partition: i32, low_watermark: i64, high_watermark: i64) {
-        let mut state = self.write();
-        let log = state.partitions.entry(partition).or_default();
-        if log.entries.is_empty() && log.next_offset <= low_watermark {
-            log.retained_from = low_watermark.max(0);
-            log.next_offset = low_watermark.max(0);
+        self.start_partitions(&[(partition, low_watermark, high_watermark)]);
+    }
+
+    /// [`AlertLog::start_partition`] for several partitions at once, as
+    /// `(partition, low_watermark, high_watermark)`: "now" covers all of them from the moment
+    /// the partitions are known.
+    pub fn start_partitions(&self, partitions: &[(i32, i64, i64)]) {
+        {
+            let mut state = self.write();
+            for &(partition, low_watermark, high_watermark) in partitions {
+                let log = state.partitions.entry(partition).or_default();
+                if log.entries.is_empty() && log.next_offset <= low_watermark {
+                    log.retained_from = low_watermark.max(0);
+                    log.next_offset = low_watermark.max(0);
+                }
+                log.live_from = log.live_from.max(high_watermark);
+            }
+            state.awaiting_partitions = false;
         }
-        log.live_from = log.live_from.max(high_watermark);
+        self.partitions_known.send_replace(true);
     }
 
     /// Appends an alert version read at `offset` of `partition`.
@@ -268,10 +311,12 @@ impl AlertLog {
         self.read_state().end_cursor()
     }
 
-    /// True once every partition has been read up to where it ended when reading began: the
-    /// log is no longer loading history.
+    /// True once the partitions are known and every one has been read up to where it ended when
+    /// reading began: the log is no longer loading history.
     pub fn caught_up(&self) -> bool {
-        self.read_state().partitions.values().all(|log| log.next_offset >= log.live_from)
+        let state = self.read_state();
+        !state.awaiting_partitions
+            && state.partitions.values().all(|log| log.next_offset >= log.live_from)
     }
 
     /// The oldest position that can still be served.
@@ -632,6 +677,23 @@ mod tests {
         assert!(log.read(&position, &everything, 10, 10).unwrap().items.is_empty());
         assert!(log.check_retained(&Cursor::default()).is_err());
         log.skip(0, 8);
+        assert!(log.caught_up());
+    }
+
+    #[tokio::test]
+    async fn a_log_awaiting_its_partitions_is_loading_until_they_are_known() {
+        let log = AlertLog::new(10);
+        assert!(log.partitions_known() && log.caught_up());
+        log.await_partitions();
+        assert!(!log.partitions_known());
+        assert!(!log.caught_up(), "every record of the topic may still come");
+        assert!(!log.wait_partitions_known(Duration::from_millis(20)).await);
+        log.start_partitions(&[(0, 2, 5), (1, 0, 3)]);
+        assert!(log.wait_partitions_known(Duration::from_millis(20)).await);
+        assert!(!log.caught_up(), "history is still to be read");
+        assert_eq!((log.end_cursor().next_offset(0), log.end_cursor().next_offset(1)), (5, 3));
+        log.skip(0, 4);
+        log.skip(1, 2);
         assert!(log.caught_up());
     }
 

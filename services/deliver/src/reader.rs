@@ -48,6 +48,7 @@ impl AlertTopicReader {
             client.set(key, value);
         }
         let consumer: StreamConsumer = client.create()?;
+        log.await_partitions();
         Ok(AlertTopicReader {
             config,
             log,
@@ -153,9 +154,9 @@ impl AlertTopicReader {
         if new.is_empty() {
             return;
         }
+        self.log.start_partitions(&new);
         let mut assignment = TopicPartitionList::new();
-        for (partition, low, high) in &new {
-            self.log.start_partition(*partition, *low, *high);
+        for (partition, low, _) in &new {
             let start = self.log.oldest_cursor().next_offset(*partition).max(*low);
             if let Err(error) = assignment.add_partition_offset(
                 &self.config.topic,

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
@@ -12,7 +13,7 @@ use common::{
 };
 use mspwatch_deliver::pb::alert_service_client::AlertServiceClient;
 use mspwatch_deliver::pb::{self, AlertFilter, SubscribeResponse};
-use mspwatch_deliver::{cursor_of, GrpcConfig};
+use mspwatch_deliver::{cursor_of, AlertLog, Cursor, GrpcConfig};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
 
@@ -210,6 +211,34 @@ async fn a_cursor_before_the_oldest_alert_is_out_of_range_and_names_the_oldest()
     let (mut from_oldest, _) =
         subscribe(&mut client, GLOBAL, AlertFilter::default(), &oldest).await.unwrap();
     assert_eq!(alerts_until_heartbeat(&mut from_oldest).await, ["al-2", "al-3", "al-4"]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_from_now_before_the_topic_is_read_starts_at_its_end_not_its_start() {
+    let log = Arc::new(AlertLog::new(100));
+    log.await_partitions();
+    let server = Running::start_with_log(quick_config(), Arc::clone(&log)).await;
+    let mut client = server.alerts_client().await;
+    let subscribing =
+        tokio::spawn(
+            async move { subscribe(&mut client, GLOBAL, AlertFilter::default(), "").await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!subscribing.is_finished(), "\"now\" waits until the topic's end is known");
+
+    // The reader finds two partitions holding history, and reads it in.
+    log.start_partitions(&[(0, 0, 2), (1, 0, 1)]);
+    log.append(0, 0, northwind_alert("old-1")).unwrap();
+    let (mut stream, start) = subscribing.await.unwrap().unwrap();
+    let mut end = Cursor::default();
+    end.set(0, 2);
+    end.set(1, 1);
+    assert_eq!(start, end.encode(), "the subscription starts at the end of the topic");
+    log.append(1, 0, northwind_alert("old-2")).unwrap();
+    log.append(0, 1, northwind_alert("old-3")).unwrap();
+    log.append(1, 1, northwind_alert("new-1")).unwrap();
+    assert_eq!(alerts_until_heartbeat(&mut stream).await, ["new-1"], "no history as live alerts");
     server.stop().await.unwrap();
 }
 
