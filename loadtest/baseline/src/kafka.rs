@@ -18,6 +18,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
+use crate::cpu::process_cpu;
 use crate::parse::per_second;
 
 /// Delivery outcomes of a producer, counted from its callbacks.
@@ -81,10 +82,17 @@ pub fn producer(brokers: &str, style: ProducerStyle) -> Result<(CountingProducer
     Ok((producer, context))
 }
 
-/// A consumer group member with mspwatch's audit consumer settings (the default prefetch
-/// bounds, no automatic commits, starting from the earliest offset).
-pub fn group_consumer(brokers: &str, group: &str) -> Result<BaseConsumer> {
-    ClientConfig::new()
+/// A consumer group member with mspwatch's audit consumer settings (its default prefetch
+/// bounds unless `max_partition_fetch_bytes` says otherwise, no automatic commits, starting
+/// from the earliest offset).
+pub fn group_consumer(
+    brokers: &str,
+    group: &str,
+    max_partition_fetch_bytes: u32,
+    properties: &[String],
+) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -95,9 +103,14 @@ pub fn group_consumer(brokers: &str, group: &str) -> Result<BaseConsumer> {
         .set("queued.max.messages.kbytes", "65536")
         .set("queued.min.messages", "10000")
         .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "1048576")
-        .create()
-        .context("cannot create a consumer")
+        .set("max.partition.fetch.bytes", max_partition_fetch_bytes.to_string());
+    for property in properties {
+        let Some((key, value)) = property.split_once('=') else {
+            bail!("client property {property:?} is not key=value");
+        };
+        config.set(key.trim(), value.trim());
+    }
+    config.create().context("cannot create a consumer")
 }
 
 /// Sends `record`, waiting while the producer's queue is full.
@@ -203,6 +216,8 @@ pub struct ConsumeReport {
     pub from_first: Duration,
     /// From creating the consumer (group join included) to the last message.
     pub from_start: Duration,
+    /// CPU time this process used from the first message to the last.
+    pub cpu: Option<Duration>,
 }
 
 impl std::fmt::Display for ConsumeReport {
@@ -216,35 +231,54 @@ impl std::fmt::Display for ConsumeReport {
             self.from_first.as_secs_f64(),
             self.from_start.as_secs_f64(),
             per_second(self.messages, self.from_first)
-        )
+        )?;
+        crate::watch::write_cpu(formatter, self.cpu, self.messages)
     }
 }
 
-/// Joins a fresh group on `topic`, reads from the earliest offsets until `count` messages
+/// How a bare consumer reads.
+#[derive(Debug, Clone)]
+pub struct ConsumePlan {
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// Messages to read.
+    pub count: u64,
+    /// `max.partition.fetch.bytes`, as `kafka.max_partition_fetch_bytes` sets it for mspwatch.
+    pub max_partition_fetch_bytes: u32,
+    /// Further client properties, as `key=value`.
+    pub properties: Vec<String>,
+    /// Give up after this long.
+    pub limit: Duration,
+}
+
+/// Joins a fresh group on the topic, reads from the earliest offsets until `count` messages
 /// arrived, touching each payload once; fails after `limit`.
-pub fn consume_count(
-    brokers: &str,
-    topic: &str,
-    count: u64,
-    limit: Duration,
-) -> Result<ConsumeReport> {
+pub fn consume_count(plan: &ConsumePlan) -> Result<ConsumeReport> {
+    let (topic, count, limit) = (plan.topic.as_str(), plan.count, plan.limit);
     let started = Instant::now();
     let group = format!("mspwatch-baseline-{}", run_id());
-    let consumer = group_consumer(brokers, &group)?;
+    let consumer =
+        group_consumer(&plan.brokers, &group, plan.max_partition_fetch_bytes, &plan.properties)?;
     consumer.subscribe(&[topic]).context("cannot subscribe")?;
-    let (mut messages, mut bytes, mut first) = (0u64, 0u64, None);
+    let (mut messages, mut bytes, mut first, mut cpu_at_first) = (0u64, 0u64, None, None);
     while messages < count {
         if started.elapsed() > limit {
             bail!("only {messages} of {count} messages within {limit:?}");
         }
         let Some(received) = consumer.poll(Duration::from_millis(100)) else { continue };
         let message = received.context("consuming failed")?;
-        first.get_or_insert_with(Instant::now);
+        if first.is_none() {
+            first = Some(Instant::now());
+            cpu_at_first = process_cpu(None);
+        }
         messages += 1;
         bytes += message.payload().map_or(0, |payload| payload.len() as u64);
     }
     let from_first = first.map_or(Duration::ZERO, |first| first.elapsed());
-    Ok(ConsumeReport { messages, bytes, from_first, from_start: started.elapsed() })
+    let cpu = process_cpu(None).zip(cpu_at_first).map(|(now, then)| now.saturating_sub(then));
+    Ok(ConsumeReport { messages, bytes, from_first, from_start: started.elapsed(), cpu })
 }
 
 /// A number that tells this process's messages and groups from others'.

@@ -3,6 +3,7 @@
 //! the matching figures of a running `mspwatch run` (records taken in, alert latency).
 
 mod alerts;
+mod cpu;
 mod kafka;
 mod latency;
 mod parse;
@@ -62,6 +63,12 @@ enum Command {
         /// Messages to read.
         #[arg(long)]
         count: u64,
+        /// `max.partition.fetch.bytes` (mspwatch's `kafka.max_partition_fetch_bytes`).
+        #[arg(long, default_value_t = 1_048_576)]
+        max_partition_fetch_bytes: u32,
+        /// More consumer properties, `key=value` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        properties: Vec<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
@@ -75,6 +82,9 @@ enum Command {
         /// Records to wait for (events, skipped records and rejects together).
         #[arg(long)]
         count: u64,
+        /// The detector's process id, to measure the CPU time it uses.
+        #[arg(long)]
+        pid: Option<u32>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
@@ -158,12 +168,27 @@ fn run(cli: Cli) -> Result<()> {
         Command::Produce { brokers, topic, file } => {
             kafka::produce_file(&brokers, &topic, &file)?.to_string()
         }
-        Command::Consume { brokers, topic, count, timeout_secs } => {
+        Command::Consume {
+            brokers,
+            topic,
+            count,
+            max_partition_fetch_bytes,
+            properties,
+            timeout_secs,
+        } => {
             let limit = Duration::from_secs(timeout_secs);
-            kafka::consume_count(&brokers, &topic, count, limit)?.to_string()
+            let plan = kafka::ConsumePlan {
+                brokers,
+                topic,
+                count,
+                max_partition_fetch_bytes,
+                properties,
+                limit,
+            };
+            kafka::consume_count(&plan)?.to_string()
         }
-        Command::Watch { metrics, count, timeout_secs } => {
-            watch::watch(metrics, count, Duration::from_secs(timeout_secs))?.to_string()
+        Command::Watch { metrics, count, pid, timeout_secs } => {
+            watch::watch(metrics, count, pid, Duration::from_secs(timeout_secs))?.to_string()
         }
         Command::Pingpong { brokers, topic, relay_topic, count, rate, size, fetch_wait_ms } => {
             let fetch_wait_ms = fetch_wait_ms.or(relay_topic.as_ref().map(|_| 100));

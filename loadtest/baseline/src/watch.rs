@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::cpu::process_cpu;
 use crate::parse::per_second;
 
 /// How often the endpoint is read.
@@ -25,6 +26,9 @@ pub struct WatchReport {
     pub from_first: Duration,
     /// From the start of the watch to the first poll that saw `count`.
     pub from_start: Duration,
+    /// CPU time the watched process used between the first poll that saw a record and the one
+    /// that saw `count`, when its process id was given.
+    pub cpu: Option<Duration>,
 }
 
 impl std::fmt::Display for WatchReport {
@@ -36,14 +40,33 @@ impl std::fmt::Display for WatchReport {
             self.from_first.as_secs_f64(),
             self.from_start.as_secs_f64(),
             per_second(self.records, self.from_first)
-        )
+        )?;
+        write_cpu(formatter, self.cpu, self.records)
     }
 }
 
-/// Polls `GET /metrics` at `address` until at least `count` records were taken in.
-pub fn watch(address: SocketAddr, count: u64, limit: Duration) -> Result<WatchReport> {
+/// Writes `, cpu S s (U µs/record)` when the CPU time is known.
+pub fn write_cpu(
+    formatter: &mut std::fmt::Formatter<'_>,
+    cpu: Option<Duration>,
+    records: u64,
+) -> std::fmt::Result {
+    let Some(cpu) = cpu else { return Ok(()) };
+    let micros = cpu.as_secs_f64() * 1e6 / records.max(1) as f64;
+    write!(formatter, ", cpu {:.2} s ({micros:.2} µs/record)", cpu.as_secs_f64())
+}
+
+/// Polls `GET /metrics` at `address` until at least `count` records were taken in; with `pid`,
+/// also measures the CPU time that process used meanwhile.
+pub fn watch(
+    address: SocketAddr,
+    count: u64,
+    pid: Option<u32>,
+    limit: Duration,
+) -> Result<WatchReport> {
     let started = Instant::now();
     let mut first = None;
+    let mut cpu_at_first = None;
     loop {
         let polled = Instant::now();
         let records = match fetch_metrics(address) {
@@ -52,12 +75,15 @@ pub fn watch(address: SocketAddr, count: u64, limit: Duration) -> Result<WatchRe
             Err(_) if started.elapsed() < Duration::from_secs(5) => 0,
             Err(error) => return Err(error),
         };
+        let cpu_now = pid.and_then(|pid| process_cpu(Some(pid)));
         if records > 0 && first.is_none() {
             first = Some(polled);
+            cpu_at_first = cpu_now;
         }
         if records >= count {
             let from_first = first.map_or(Duration::ZERO, |first| polled.duration_since(first));
-            return Ok(WatchReport { records, from_first, from_start: polled - started });
+            let cpu = cpu_now.zip(cpu_at_first).map(|(now, then)| now.saturating_sub(then));
+            return Ok(WatchReport { records, from_first, from_start: polled - started, cpu });
         }
         if started.elapsed() > limit {
             bail!("only {records} of {count} records within {limit:?}");
