@@ -49,7 +49,7 @@ impl ProducerContext for Counting {
 pub type CountingProducer = ThreadedProducer<Counting>;
 
 /// How a producer trades latency for throughput.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProducerStyle {
     /// Large batches, for loading a topic fast.
     Bulk,

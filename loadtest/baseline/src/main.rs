@@ -115,6 +115,9 @@ enum Command {
         /// client's default, or 100 with --relay-topic (as mspwatch's alerts topic reader).
         #[arg(long)]
         fetch_wait_ms: Option<u32>,
+        /// How the relay produces (by default as mspwatch's alerts producer).
+        #[arg(long, value_enum, default_value_t = kafka::ProducerStyle::AlertsProducer)]
+        relay_producer: kafka::ProducerStyle,
     },
     /// Produces attacks that trip `cross-tenant-backup-deletion` to a running `mspwatch run`,
     /// over optional background traffic, and times each alert's arrival over gRPC.
@@ -190,7 +193,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Watch { metrics, count, pid, timeout_secs } => {
             watch::watch(metrics, count, pid, Duration::from_secs(timeout_secs))?.to_string()
         }
-        Command::Pingpong { brokers, topic, relay_topic, count, rate, size, fetch_wait_ms } => {
+        Command::Pingpong {
+            brokers,
+            topic,
+            relay_topic,
+            count,
+            rate,
+            size,
+            fetch_wait_ms,
+            relay_producer,
+        } => {
             let fetch_wait_ms = fetch_wait_ms.or(relay_topic.as_ref().map(|_| 100));
             let plan = pingpong::PingpongPlan {
                 brokers,
@@ -200,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
                 rate,
                 size,
                 fetch_wait_ms,
+                relay_style: relay_producer,
             };
             format!("pingpong: {}", pingpong::pingpong(&plan)?)
         }

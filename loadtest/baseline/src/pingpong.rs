@@ -49,6 +49,8 @@ pub struct PingpongPlan {
     /// `fetch.wait.max.ms` of the consumer that reads the pings back (the relay's consumer
     /// keeps the client default, as mspwatch's audit consumer does); `None` keeps the default.
     pub fetch_wait_ms: Option<u32>,
+    /// How the relay produces: by default with the settings of mspwatch's alerts producer.
+    pub relay_style: ProducerStyle,
 }
 
 /// Runs the measurement and returns its latencies.
@@ -61,7 +63,7 @@ pub fn pingpong(plan: &PingpongPlan) -> Result<LatencySummary> {
     let reader = tail_consumer(&plan.brokers, read_topic, plan.fetch_wait_ms)?;
     let mut threads = vec![spawn_reader(reader, run, clock, arrivals, &stop)];
     if let Some(relay_topic) = &plan.relay_topic {
-        threads.push(spawn_relay(&plan.brokers, &plan.topic, relay_topic, &stop)?);
+        threads.push(spawn_relay(plan, relay_topic, &stop)?);
     }
     let result = send_and_collect(plan, run, clock, &arrived);
     stop.store(true, Ordering::Relaxed);
@@ -182,14 +184,9 @@ fn spawn_reader(
     })
 }
 
-fn spawn_relay(
-    brokers: &str,
-    from: &str,
-    to: &str,
-    stop: &Arc<AtomicBool>,
-) -> Result<JoinHandle<()>> {
-    let consumer = tail_consumer(brokers, from, None)?;
-    let (producer, _) = producer(brokers, ProducerStyle::AlertsProducer)?;
+fn spawn_relay(plan: &PingpongPlan, to: &str, stop: &Arc<AtomicBool>) -> Result<JoinHandle<()>> {
+    let consumer = tail_consumer(&plan.brokers, &plan.topic, None)?;
+    let (producer, _) = producer(&plan.brokers, plan.relay_style)?;
     let (stop, to) = (Arc::clone(stop), to.to_owned());
     Ok(std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
