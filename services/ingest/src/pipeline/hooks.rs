@@ -221,13 +221,17 @@ impl<D: Detector> ConsumerHooks<D> {
     }
 
     /// Offers the factory the detector of every partition whose processed events all have
-    /// their alerts durable (for checkpoints); called at each commit tick.
+    /// their alerts durable (for checkpoints); called at each commit tick. A partition whose
+    /// commit already covers them gets no further commit, so it is told at once.
     pub(crate) fn offer_settled(&self) {
         let state = self.shared.lock();
         for (id, partition) in &state.partitions {
             let Some(next) = partition.offsets.next_processed() else { continue };
             if partition.offsets.safe_offset() == Some(next) {
                 self.factory.settled(id, &partition.detector, next);
+                if partition.offsets.last_committed() == Some(next) {
+                    self.factory.committed(id, next);
+                }
             }
         }
     }
