@@ -50,7 +50,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// The broker and topics of one test; holds the file's test lock while alive.
 pub struct Live {
     _turn: MutexGuard<'static, ()>,
-    broker: &'static Broker,
+    brokers: String,
     /// The test's name, prefixing its topics and group.
     pub name: String,
     /// A scratch directory for configuration, rules and tokens.
@@ -64,6 +64,11 @@ impl Live {
     pub fn start(name: &str) -> Option<Live> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let broker = BROKER.get_or_init(Broker::start_or_skip).as_ref()?;
+        Some(Live::on_broker(turn, broker, name))
+    }
+
+    /// Fresh topics for test `name` on `broker`, holding the file's test lock.
+    fn on_broker(turn: MutexGuard<'static, ()>, broker: &Broker, name: &str) -> Live {
         for (topic, partitions) in [("audit", PARTITIONS), ("alerts", PARTITIONS), ("dead", 1)] {
             broker.create_topic(&format!("{name}.{topic}"), partitions as u32).unwrap();
         }
@@ -76,12 +81,12 @@ impl Live {
             .set("linger.ms", "0")
             .create()
             .unwrap();
-        Some(Live { _turn: turn, broker, name: name.to_owned(), dir, producer })
+        Live { _turn: turn, brokers: broker.address(), name: name.to_owned(), dir, producer }
     }
 
     /// `127.0.0.1:PORT` of the broker.
     pub fn brokers(&self) -> String {
-        self.broker.address()
+        self.brokers.clone()
     }
 
     /// The audit topic.
@@ -665,5 +670,157 @@ impl Detector {
     /// The process's resident memory now and at its peak.
     pub fn memory(&self) -> Option<Memory> {
         process_memory(self.pid()?)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault drills (tests/drills.rs): a broker of the drill's own that keeps its data across a
+// restart, detectors with checkpoints, routine traffic pinned to a partition, and the figures a
+// drill checks: health, metrics, engine counters and committed offsets.
+
+/// A broker of one drill's own, storing topics and offsets in SQLite under `directory` so it
+/// can be killed and started again; `None` (after a notice) when no broker is installed and
+/// none is required.
+pub fn drill_broker(directory: &Path) -> Option<Broker> {
+    let storage = mspwatch_ingest::testing::Storage::Sqlite(directory.join("broker.db"));
+    match Broker::start_with(storage) {
+        Ok(broker) => Some(broker),
+        Err(mspwatch_ingest::testing::BrokerError::Missing(path)) if !Broker::required() => {
+            eprintln!("SKIPPED: broker binary {} not found", path.display());
+            None
+        }
+        Err(error) => panic!("drill broker: {error}"),
+    }
+}
+
+/// A routine record (a backup run) at event time `time`: counted, never alerted on.
+pub fn routine(event_id: &str, msp_id: &str, credential: &str, tenant: &str, time: &str) -> String {
+    serde_json::json!({
+        "event_id": event_id,
+        "time": time,
+        "msp_id": msp_id,
+        "tenant_id": tenant,
+        "actor": {"id": credential, "type": "api_key"},
+        "action": "backup.run",
+        "resource": {"type": "backup_plan", "id": format!("plan-{tenant}")},
+        "outcome": "success",
+    })
+    .to_string()
+}
+
+/// Now, as event times are written.
+pub fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Live {
+    /// Fresh topics for test `name` on a broker of the test's own, holding the file's test
+    /// lock.
+    pub fn start_on(name: &str, broker: &Broker) -> Live {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+        Live::on_broker(turn, broker, name)
+    }
+
+    /// Where the drills' detectors keep their checkpoints (shared by every instance).
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.dir.path().join("checkpoints")
+    }
+
+    /// Writes the detector's configuration with more `[kafka]` and `[detector]` lines.
+    pub fn write_config_with_detector(&self, kafka_extra: &str, detector_extra: &str) -> PathBuf {
+        let path = self.write_config(kafka_extra);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replacen("[detector]\n", &format!("[detector]\n{detector_extra}\n"), 1);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Produces one record to `partition`, keyed by its MSP id; returns when acknowledged.
+    pub async fn produce_to(&self, partition: i32, msp_id: &str, payload: &str) {
+        let topic = self.audit_topic();
+        let record = FutureRecord::to(&topic).partition(partition).key(msp_id).payload(payload);
+        let delivery = self.producer.send(record, Duration::from_secs(30)).await;
+        delivery.map_err(|(error, _)| error).unwrap();
+    }
+
+    /// Waits until the group's committed offsets add up to `total`; returns how long it took.
+    pub fn wait_committed(&self, total: i64, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let committed = self.committed_total();
+            if committed == total {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "committed {committed} of {total} within {limit:?}: {:?}",
+                self.committed()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Detector {
+    /// The value of a metric series (`name` or `name{labels}` as served), if served.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics_text();
+        let line = text
+            .lines()
+            .find(|line| line.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
+    /// Waits until a metric series reaches at least `at_least`; returns its value.
+    pub fn wait_metric_at_least(&self, series: &str, at_least: f64, limit: Duration) -> f64 {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self.metric(series).unwrap_or(0.0);
+            if value >= at_least {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "{series} is {value}, not {at_least}, in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The overall gRPC health status (`1` SERVING, `2` NOT_SERVING); `None` when the check
+    /// gets no answer.
+    pub async fn health(&self) -> Option<i32> {
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.grpc)).ok()?;
+        let endpoint = endpoint.connect_timeout(Duration::from_secs(2));
+        let connecting = endpoint.connect();
+        let channel = tokio::time::timeout(Duration::from_secs(3), connecting).await.ok()?.ok()?;
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+        let answer = tokio::time::timeout(Duration::from_secs(3), client.check(request));
+        Some(answer.await.ok()?.ok()?.into_inner().status)
+    }
+
+    /// Waits until the overall health status is `status`; returns how long it took.
+    pub async fn wait_health(&self, status: i32, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let now = self.health().await;
+            if now == Some(status) {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < limit, "health {now:?}, not {status}, within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The detector-wide counters of `AdminService.GetStats`.
+    pub async fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut admin = admin_client(self.grpc).await;
+        let request = authorized(pb::GetStatsRequest {}, Some(GLOBAL));
+        admin.get_stats(request).await.unwrap().into_inner().counters.into_iter().collect()
+    }
+
+    /// How many log lines have this message so far, waiting until there are `count`.
+    pub fn wait_count(&self, message: &str, count: usize, limit: Duration) -> Duration {
+        let started = Instant::now();
+        self.wait_log_count(message, count, limit);
+        started.elapsed()
     }
 }
