@@ -13,6 +13,7 @@ use mspwatch_rules::{BaselineCheck, BaselineMeasure, BaselineSubject};
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::{BoundedMap, FastMap};
+use crate::memory::{buffer_bytes, string_bytes, table_bytes, Footprint, ALLOCATION_BYTES};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -238,6 +239,16 @@ pub struct CredentialBaseline {
     tenants: FastMap<Box<str>, Seen>,
     sources: Vec<(Box<str>, Seen)>,
     hours_of_day: [u32; 24],
+    /// Heap bytes of the tenant and source strings, for the memory budget (not saved).
+    #[serde(skip)]
+    string_bytes: usize,
+    /// Heap bytes of the rest, counted again when stale (not saved).
+    #[serde(skip)]
+    shape_bytes: usize,
+    /// Whether a tenant, source or series was added or the MSP or name set since
+    /// `shape_bytes` was counted.
+    #[serde(skip)]
+    shape_stale: bool,
 }
 
 /// What the detector knows of one tenant, or of one MSP as a whole.
@@ -276,6 +287,50 @@ impl SubjectBaseline {
 
     fn peer(&self, key: u8) -> Option<Ewma> {
         self.peers.iter().find(|(peer_key, _)| *peer_key == key).map(|(_, history)| *history)
+    }
+}
+
+impl Footprint for Hourly {
+    fn heap_bytes(&self) -> usize {
+        buffer_bytes::<Series>(self.series.capacity())
+    }
+}
+
+impl Footprint for SubjectBaseline {
+    /// Counted on every event of every tenant and MSP, so kept to a few instructions: both
+    /// buffers are charged the allocator's share even while empty.
+    fn heap_bytes(&self) -> usize {
+        self.hourly.series.capacity() * std::mem::size_of::<Series>()
+            + self.peers.capacity() * std::mem::size_of::<(u8, Ewma)>()
+            + 2 * ALLOCATION_BYTES
+    }
+
+    fn has_history(&self, _last_active_ms: i64) -> bool {
+        self.seen.events >= 2
+    }
+}
+
+impl Footprint for CredentialBaseline {
+    fn heap_bytes(&self) -> usize {
+        self.shape_bytes + self.string_bytes
+    }
+
+    fn has_history(&self, _last_active_ms: i64) -> bool {
+        self.seen.events >= 2
+    }
+
+    fn recount(&mut self) {
+        let tenants = self.tenants.keys().map(Footprint::heap_bytes);
+        let sources = self.sources.iter().map(|(source, _)| source.heap_bytes());
+        self.string_bytes = tenants.chain(sources).sum();
+        self.shape_stale = true;
+    }
+
+    fn settle(&mut self) {
+        if self.shape_stale {
+            self.shape_bytes = self.count_shape_bytes();
+            self.shape_stale = false;
+        }
     }
 }
 
@@ -327,11 +382,6 @@ impl Baselines {
         }
     }
 
-    /// Entries evicted so far, all kinds together.
-    pub(crate) fn evicted(&self) -> u64 {
-        self.credentials.evicted() + self.tenants.evicted() + self.msps.evicted()
-    }
-
     /// Learns from one event (in event-time order).
     pub(crate) fn observe(&mut self, event: &Event) {
         let now_ms = event.time_ms;
@@ -339,7 +389,7 @@ impl Baselines {
         let alpha = self.alpha;
         let mut closed_figures: Vec<(u8, f64)> = Vec::new();
 
-        let credential =
+        let mut credential =
             self.credentials.touch(event.actor.id.as_str(), now_ms, || CredentialBaseline {
                 msp_id: None,
                 name: None,
@@ -349,6 +399,9 @@ impl Baselines {
                 tenants: FastMap::default(),
                 sources: Vec::new(),
                 hours_of_day: [0; 24],
+                string_bytes: 0,
+                shape_bytes: 0,
+                shape_stale: true,
             });
         credential.hourly.advance(hour, alpha, |key, figure| {
             if figure > 0.0 {
@@ -363,7 +416,7 @@ impl Baselines {
         };
 
         for tenant_id in &event.tenant_ids {
-            let tenant =
+            let mut tenant =
                 self.tenants.touch(tenant_id.as_str(), now_ms, || SubjectBaseline::new(now_ms));
             tenant.hourly.advance(hour, alpha, |_, _| {});
             tenant.seen.touch(now_ms);
@@ -372,7 +425,7 @@ impl Baselines {
 
         let msp_id = event.msp_id.as_deref().or(credential_msp.as_deref());
         if let Some(msp_id) = msp_id {
-            let msp = self.msps.touch(msp_id, now_ms, || SubjectBaseline::new(now_ms));
+            let mut msp = self.msps.touch(msp_id, now_ms, || SubjectBaseline::new(now_ms));
             msp.hourly.advance(hour, alpha, |_, _| {});
             msp.seen.touch(now_ms);
             msp.hourly.add_event(event);
@@ -424,14 +477,18 @@ impl Baselines {
 
 impl CredentialBaseline {
     fn observe(&mut self, event: &Event, now_ms: i64, hour: i64) {
+        let shape = (self.tenants.len(), self.sources.len(), self.hourly.series.len());
+        let mut reshaped = false;
         self.seen.touch(now_ms);
         if let Some(msp_id) = &event.msp_id {
             if self.msp_id.as_deref() != Some(msp_id.as_str()) {
                 self.msp_id = Some(msp_id.as_str().into());
+                reshaped = true;
             }
         }
-        if self.name.is_none() {
+        if self.name.is_none() && event.actor.name.is_some() {
             self.name = event.actor.name.as_deref().map(Into::into);
+            reshaped = true;
         }
         self.hourly.add_event(event);
         let hour_start_ms = hour.saturating_mul(HOUR_MS);
@@ -446,6 +503,20 @@ impl CredentialBaseline {
         }
         let hour_of_day = hour.rem_euclid(24) as usize;
         self.hours_of_day[hour_of_day] = self.hours_of_day[hour_of_day].saturating_add(1);
+        if reshaped || shape != (self.tenants.len(), self.sources.len(), self.hourly.series.len()) {
+            self.shape_stale = true;
+        }
+    }
+
+    /// Heap bytes of everything but the tenant and source strings: they change only when a
+    /// tenant, source or series is added or the MSP or name is set, so they are counted then.
+    fn count_shape_bytes(&self) -> usize {
+        let text = |text: &Option<Box<str>>| text.as_ref().map_or(0, Footprint::heap_bytes);
+        text(&self.msp_id)
+            + text(&self.name)
+            + self.hourly.heap_bytes()
+            + table_bytes(self.tenants.allocation_size())
+            + buffer_bytes::<(Box<str>, Seen)>(self.sources.capacity())
     }
 
     /// Records a touch of the tenant; returns when it was last touched before (`i64::MIN`
@@ -464,11 +535,13 @@ impl CredentialBaseline {
                 .map(|(tenant, _)| tenant.clone());
             if let Some(oldest) = oldest {
                 self.tenants.remove(&oldest);
+                self.string_bytes = self.string_bytes.saturating_sub(oldest.heap_bytes());
             }
         }
         let mut seen = Seen::new(now_ms);
         seen.touch(now_ms);
         self.tenants.insert(tenant_id.into(), seen);
+        self.string_bytes = self.string_bytes.saturating_add(string_bytes(tenant_id.len()));
         i64::MIN
     }
 
@@ -485,12 +558,14 @@ impl CredentialBaseline {
                 .min_by_key(|(_, (_, seen))| seen.last_ms)
                 .map(|(index, _)| index);
             if let Some(oldest) = oldest {
-                self.sources.swap_remove(oldest);
+                let (gone, _) = self.sources.swap_remove(oldest);
+                self.string_bytes = self.string_bytes.saturating_sub(gone.heap_bytes());
             }
         }
         let mut seen = Seen::new(now_ms);
         seen.touch(now_ms);
         self.sources.push((source.into(), seen));
+        self.string_bytes = self.string_bytes.saturating_add(string_bytes(source.len()));
     }
 
     /// The MSP this credential's events named most recently.

@@ -83,15 +83,43 @@ impl RuleRuntime {
         }
     }
 
-    /// Keys evicted from this rule's state.
-    pub(crate) fn evicted(&self) -> u64 {
+    /// Keys evicted from this rule's state: groups or first-seen combinations, and incidents.
+    pub(crate) fn evicted(&self) -> (u64, u64) {
         let state = match &self.state {
             KindState::Stateless => 0,
             KindState::Threshold(groups) => groups.evicted(),
             KindState::Sequence(groups) => groups.evicted(),
             KindState::FirstSeen(keys) => keys.evicted(),
         };
-        state + self.incidents.0.evicted()
+        (state, self.incidents.0.evicted())
+    }
+
+    /// Whether the rule keeps per-group state besides incidents.
+    pub(crate) fn has_state(&self) -> bool {
+        !matches!(self.state, KindState::Stateless)
+    }
+
+    /// Bytes held: the rule's state and its incidents.
+    pub(crate) fn bytes(&self) -> (usize, usize) {
+        let state = match &self.state {
+            KindState::Stateless => 0,
+            KindState::Threshold(groups) => groups.bytes(),
+            KindState::Sequence(groups) => groups.bytes(),
+            KindState::FirstSeen(keys) => keys.bytes(),
+        };
+        (state, self.incidents.0.bytes())
+    }
+
+    /// Keeps the rule's state and incidents within their budgets, evicting the least recently
+    /// active now if they hold more.
+    pub(crate) fn enforce(&mut self, state_budget: usize, incident_budget: usize) {
+        match &mut self.state {
+            KindState::Stateless => 0,
+            KindState::Threshold(groups) => groups.enforce(state_budget),
+            KindState::Sequence(groups) => groups.enforce(state_budget),
+            KindState::FirstSeen(keys) => keys.enforce(state_budget),
+        };
+        self.incidents.0.enforce(incident_budget);
     }
 
     /// Entries held: groups, keys and open incidents.
@@ -148,7 +176,7 @@ impl RuleRuntime {
                 let value_is_bytes = matches!(aggregate, Aggregate::Sum(Field::Bytes));
                 let item = EvidenceItem::of(event);
                 for group in group_keys(&rule.group_by, event) {
-                    let window = windows.touch(group.as_str(), now, Window::default);
+                    let mut window = windows.touch(group.as_str(), now, Window::default);
                     let entry = Arc::clone(&item);
                     let value = window.push(entry, *aggregate, values, *window_ms, context.hasher);
                     let figures = Figures { value: Some(value), value_is_bytes, judgement: None };
@@ -168,7 +196,7 @@ impl RuleRuntime {
                 let item = EvidenceItem::of(event);
                 let figures = Figures { value: Some(steps.len() as f64), ..Figures::default() };
                 for group in group_keys(&rule.group_by, event) {
-                    let chain = progress.touch(group.as_str(), now, Progress::default);
+                    let mut chain = progress.touch(group.as_str(), now, Progress::default);
                     match chain.advance(&item, &matched, *within_ms) {
                         Some(evidence) => raise.open(incidents, &group, &evidence, figures.clone()),
                         None => raise.extend(
@@ -246,7 +274,7 @@ impl RuleRuntime {
         };
         let now = event.time_ms;
         visit_combinations(key, event, &mut self.scratch, &mut |combination| {
-            let (last_ms, first_ms) = known.touch_returning_last(combination, now, || now);
+            let (last_ms, mut first_ms) = known.touch_returning_last(combination, now, || now);
             if last_ms.is_some_and(|last_ms| now.saturating_sub(last_ms) > *horizon_ms) {
                 *first_ms = now;
             }
@@ -349,7 +377,7 @@ impl Raise<'_> {
             let incident = Incident::open(self.rule, group, self.event, first);
             incidents.0.insert(group.into(), now, incident);
         }
-        let Some(incident) = incidents.0.get_mut(group, now) else { return };
+        let Some(mut incident) = incidents.0.get_mut(group, now) else { return };
         if incident.add(evidence, self.hasher) || !open {
             incident.note(self.event, figures);
             self.alerts.push(incident.publish(self.rule));

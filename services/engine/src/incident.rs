@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::baseline::{format_time, Judgement};
 use crate::bounded::{FastHasher, MapHasher};
+use crate::memory::{buffer_bytes, hash_set_bytes, string_bytes, Footprint, ALLOCATION_BYTES};
 use mspwatch_event::ActionClass;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,18 @@ pub(crate) struct EvidenceItem {
 }
 
 impl EvidenceItem {
+    /// Bytes of the item's allocation (with the shared pointer's counts) and its strings.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let tenants: usize = self.tenants.iter().map(|tenant| tenant.heap_bytes()).sum();
+        std::mem::size_of::<EvidenceItem>()
+            + 2 * std::mem::size_of::<usize>()
+            + ALLOCATION_BYTES
+            + self.event_id.heap_bytes()
+            + self.action.heap_bytes()
+            + buffer_bytes::<Box<str>>(self.tenants.len())
+            + tenants
+    }
+
     pub(crate) fn of(event: &Event) -> Arc<EvidenceItem> {
         Arc::new(EvidenceItem {
             time_ms: event.time_ms,
@@ -76,6 +89,40 @@ pub(crate) struct Incident {
     figures: Figures,
     last_action: String,
     last_class: Option<ActionClass>,
+    /// Heap bytes of the evidence and tenants held, for the memory budget (not saved).
+    #[serde(skip)]
+    held_bytes: usize,
+}
+
+/// Approximate bytes a B-tree set spends per element besides the element's own heap.
+const TREE_SLOT_BYTES: usize = 32;
+
+impl Footprint for Incident {
+    fn heap_bytes(&self) -> usize {
+        let text = |text: &str| string_bytes(text.len());
+        let optional = |value: &Option<String>| value.as_deref().map_or(0, text);
+        let judgement = self.figures.judgement.as_ref();
+        text(&self.id)
+            + hash_set_bytes::<u64>(self.counted.capacity())
+            + buffer_bytes::<Arc<EvidenceItem>>(self.evidence.capacity())
+            + text(&self.actor.id)
+            + optional(&self.actor.name)
+            + optional(&self.msp_id)
+            + judgement.map_or(0, |j| text(&j.metric) + text(&j.subject))
+            + text(&self.last_action)
+            + self.held_bytes
+    }
+
+    fn has_history(&self, _last_active_ms: i64) -> bool {
+        self.event_count >= 2
+    }
+
+    fn recount(&mut self) {
+        let evidence: usize = self.evidence.iter().map(|item| item.heap_bytes()).sum();
+        let tenants: usize =
+            self.tenants.iter().map(|tenant| TREE_SLOT_BYTES + tenant.heap_bytes()).sum();
+        self.held_bytes = evidence + tenants;
+    }
 }
 
 impl Incident {
@@ -101,6 +148,7 @@ impl Incident {
             figures: Figures::default(),
             last_action: String::new(),
             last_class: None,
+            held_bytes: 0,
         }
     }
 
@@ -126,12 +174,13 @@ impl Incident {
             self.first_ms = self.first_ms.min(item.time_ms);
             self.last_ms = self.last_ms.max(item.time_ms);
             for tenant in item.tenants.iter() {
-                if self.tenants.len() < TENANT_CAP {
-                    self.tenants.insert(tenant.clone());
+                if self.tenants.len() < TENANT_CAP && self.tenants.insert(tenant.clone()) {
+                    self.held_bytes += TREE_SLOT_BYTES + tenant.heap_bytes();
                 }
             }
             if self.evidence.len() < EVIDENCE_CAP {
                 self.evidence.push(Arc::clone(item));
+                self.held_bytes += item.heap_bytes();
             }
         }
         added

@@ -11,6 +11,7 @@ mod bounded;
 mod checkpoint;
 mod detect;
 mod incident;
+mod memory;
 mod order;
 mod snapshot;
 mod window;
@@ -23,6 +24,7 @@ use mspwatch_rules::RuleSet;
 pub use baseline::Judgement;
 pub use checkpoint::CheckpointRestore;
 pub use incident::EVIDENCE_CAP;
+pub use memory::{ByteSize, ByteSizeError, MemoryLimit};
 pub use order::Admission;
 pub use snapshot::SnapshotError;
 
@@ -31,10 +33,15 @@ use std::hash::BuildHasher;
 
 use bounded::{FastHasher, MapHasher};
 use detect::{Context, RuleRuntime};
+use memory::{Budgets, Membership};
 use order::EventOrder;
 
 /// How often (in evaluated events) idle incidents and windows are swept.
 const SWEEP_EVERY: u64 = 16_384;
+
+/// How often (in evaluated events) every map is held to its memory budget. Maps also check
+/// their budget whenever their table would grow.
+const ENFORCE_EVERY: u64 = 64;
 
 /// Engine limits and timing.
 #[derive(Debug, Clone)]
@@ -53,6 +60,10 @@ pub struct EngineConfig {
     pub max_tracked_keys: usize,
     /// Half-life of the baselines' moving averages, in hours.
     pub baseline_half_life_hours: f64,
+    /// Most bytes of state kept, shared equally by the engines made with clones of this
+    /// limit; past its share, an engine evicts its least recently active entries. `None`
+    /// bounds state by `max_tracked_keys` alone.
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +74,7 @@ impl Default for EngineConfig {
             dedupe_horizon_ms: 60 * 60 * 1000,
             max_tracked_keys: 1_000_000,
             baseline_half_life_hours: 7.0 * 24.0,
+            memory_limit: None,
         }
     }
 }
@@ -80,7 +92,7 @@ pub struct EngineStats {
     pub too_late: u64,
     /// Evaluated events with no MSP in the record or the directory.
     pub unattributed: u64,
-    /// Keys evicted to stay within `max_tracked_keys`.
+    /// Keys evicted to stay within `max_tracked_keys` or the memory limit, all kinds together.
     pub evicted: u64,
     /// Alert versions published.
     pub alert_versions: u64,
@@ -88,6 +100,62 @@ pub struct EngineStats {
     pub pending: u64,
     /// Entries held in baselines and rule state right now.
     pub state_entries: u64,
+    /// Bytes of state accounted right now under a memory limit (baselines, rule state,
+    /// incidents, remembered event ids and held events); 0 without a limit, as an engine
+    /// without one does not count.
+    #[serde(skip)]
+    pub state_bytes: u64,
+    /// This engine's share of the memory limit right now; 0 without a limit.
+    #[serde(skip)]
+    pub memory_budget_bytes: u64,
+    /// Evictions by kind of state (their sum is `evicted`).
+    #[serde(skip)]
+    pub evictions: Evictions,
+    /// Held events evaluated before their hold passed because the reorder buffer was over its
+    /// share of the memory limit (since the engine was made or restored).
+    #[serde(skip)]
+    pub released_early: u64,
+}
+
+/// Keys evicted, by kind of state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Evictions {
+    /// Credential baselines.
+    pub credentials: u64,
+    /// Tenant baselines.
+    pub tenants: u64,
+    /// MSP baselines.
+    pub msps: u64,
+    /// Remembered event ids forgotten before their de-duplication horizon.
+    pub event_ids: u64,
+    /// Rule state: threshold windows, sequence progress and first-seen combinations.
+    pub rule_state: u64,
+    /// Open incidents.
+    pub incidents: u64,
+}
+
+impl Evictions {
+    /// Every kind together.
+    pub fn total(&self) -> u64 {
+        self.credentials
+            + self.tenants
+            + self.msps
+            + self.event_ids
+            + self.rule_state
+            + self.incidents
+    }
+
+    /// The kinds with their names, as metrics label them.
+    pub fn by_kind(&self) -> [(&'static str, u64); 6] {
+        [
+            ("credentials", self.credentials),
+            ("tenants", self.tenants),
+            ("msps", self.msps),
+            ("event_ids", self.event_ids),
+            ("rule_state", self.rule_state),
+            ("incidents", self.incidents),
+        ]
+    }
 }
 
 /// What the engine tracks of one MSP, for counts shown to operators.
@@ -111,6 +179,10 @@ pub struct Engine {
     stats: EngineStats,
     observed_from_ms: Option<i64>,
     observed_to_ms: Option<i64>,
+    /// This engine's place among the engines sharing the memory limit.
+    membership: Option<Membership>,
+    /// The budgets last applied.
+    budgets: Budgets,
 }
 
 impl Engine {
@@ -120,7 +192,8 @@ impl Engine {
         let hold = config.reorder_hold_ms.unwrap_or(config.allowed_lateness_ms);
         let seed = MapHasher::default().hash_one(0u64);
         let hasher = FastHasher::with_seed(seed);
-        Engine {
+        let membership = config.memory_limit.clone().map(Membership::join);
+        let mut engine = Engine {
             order: EventOrder::new(
                 config.allowed_lateness_ms,
                 hold,
@@ -137,7 +210,11 @@ impl Engine {
             stats: EngineStats::default(),
             observed_from_ms: None,
             observed_to_ms: None,
-        }
+            membership,
+            budgets: Budgets::UNLIMITED,
+        };
+        engine.enforce_budgets();
+        engine
     }
 
     /// Takes one event; pushes every alert version it caused onto `alerts`.
@@ -148,6 +225,9 @@ impl Engine {
             Admission::Accepted => {
                 while let Some(ready) = self.order.release() {
                     self.evaluate(ready, alerts);
+                }
+                if self.budgets.held_events != usize::MAX {
+                    self.release_over_budget(alerts);
                 }
             }
             Admission::Duplicate => self.stats.duplicates += 1,
@@ -183,6 +263,7 @@ impl Engine {
             }
             self.rules.push(runtime);
         }
+        self.enforce_budgets();
     }
 
     /// Replaces the directory of MSPs; later events are attributed with it.
@@ -193,8 +274,24 @@ impl Engine {
     /// Counters so far.
     pub fn stats(&self) -> EngineStats {
         let mut stats = self.stats.clone();
-        stats.evicted =
-            self.baselines.evicted() + self.rules.iter().map(RuleRuntime::evicted).sum::<u64>();
+        let (rule_state, incidents) = self
+            .rules
+            .iter()
+            .map(RuleRuntime::evicted)
+            .fold((0, 0), |(state, open), (more_state, more_open)| {
+                (state + more_state, open + more_open)
+            });
+        stats.evictions = Evictions {
+            credentials: self.baselines.credentials.evicted(),
+            tenants: self.baselines.tenants.evicted(),
+            msps: self.baselines.msps.evicted(),
+            event_ids: self.order.evicted_ids(),
+            rule_state,
+            incidents,
+        };
+        stats.evicted = stats.evictions.total();
+        stats.state_bytes = self.state_bytes() as u64;
+        stats.memory_budget_bytes = self.membership.as_ref().map_or(0, Membership::share);
         stats.pending = self.order.pending() as u64;
         stats.state_entries = (self.baselines.credentials.len()
             + self.baselines.tenants.len()
@@ -249,6 +346,46 @@ impl Engine {
         counts
     }
 
+    /// Bytes of state accounted now.
+    fn state_bytes(&self) -> usize {
+        let rules: usize = self.rules.iter().map(|rule| rule.bytes().0 + rule.bytes().1).sum();
+        self.baselines.credentials.bytes()
+            + self.baselines.tenants.bytes()
+            + self.baselines.msps.bytes()
+            + self.order.id_bytes()
+            + self.order.held_bytes()
+            + rules
+    }
+
+    /// Splits this engine's current share of the memory limit among its maps and holds each
+    /// to its part, evicting the least recently active entries of any map over it. Without a
+    /// limit, it only counts the bytes of maps restored since the last call.
+    pub(crate) fn enforce_budgets(&mut self) {
+        let stateful = self.rules.iter().filter(|rule| rule.has_state()).count();
+        let budgets = match &self.membership {
+            Some(membership) => Budgets::split(membership.share(), stateful, self.rules.len()),
+            None => Budgets::UNLIMITED,
+        };
+        self.budgets = budgets;
+        self.baselines.credentials.enforce(budgets.credentials);
+        self.baselines.tenants.enforce(budgets.tenants);
+        self.baselines.msps.enforce(budgets.msps);
+        self.order.limit_ids(budgets.event_ids);
+        self.order.count_held(budgets.held_events != usize::MAX);
+        for rule in &mut self.rules {
+            rule.enforce(budgets.rule_state, budgets.incidents);
+        }
+    }
+
+    /// Evaluates the oldest held events now while the reorder buffer is over its budget.
+    fn release_over_budget(&mut self, alerts: &mut Vec<Alert>) {
+        while self.order.held_bytes() > self.budgets.held_events {
+            let Some(early) = self.order.drain() else { break };
+            self.stats.released_early += 1;
+            self.evaluate(early, alerts);
+        }
+    }
+
     fn evaluate(&mut self, mut event: Box<Event>, alerts: &mut Vec<Alert>) {
         self.stats.events_evaluated += 1;
         if self.directory.attribute(&mut event) == Attribution::Unattributed {
@@ -272,6 +409,9 @@ impl Engine {
             for rule in &mut self.rules {
                 rule.expire(now);
             }
+        }
+        if self.stats.events_evaluated % ENFORCE_EVERY == 0 {
+            self.enforce_budgets();
         }
     }
 }

@@ -13,6 +13,11 @@ use mspwatch_event::Event;
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::{FastHasher, FastMap};
+use crate::memory::{buffer_bytes, table_bytes, ALLOCATION_BYTES};
+
+/// Bytes one remembered event id may take in its table: 17 bytes of bucket, in a table that
+/// is between 7/16 and 7/8 full.
+const ID_ENTRY_BYTES: usize = 40;
 
 /// An event waiting for the watermark, with its time kept inline so that ordering the heap
 /// rarely needs to look at the event itself.
@@ -20,12 +25,9 @@ use crate::bounded::{FastHasher, FastMap};
 struct Pending {
     time_ms: i64,
     event: Box<Event>,
-}
-
-impl Pending {
-    fn new(event: Box<Event>) -> Self {
-        Pending { time_ms: event.time_ms, event }
-    }
+    /// What the event takes, for the memory budget (not saved: counted again on restore).
+    #[serde(skip)]
+    bytes: usize,
 }
 
 impl PartialEq for Pending {
@@ -78,6 +80,47 @@ pub(crate) struct EventOrder {
     #[serde(skip)]
     id_hasher: FastHasher,
     prune_at: usize,
+    /// Heap bytes of the held events, kept only under a memory budget (`held_counted`).
+    #[serde(skip)]
+    held_bytes: usize,
+    #[serde(skip)]
+    held_counted: bool,
+    /// Most bytes the remembered ids may take; set by the engine from its memory budget.
+    #[serde(skip, default = "unlimited")]
+    id_budget: usize,
+    /// Ids forgotten before their horizon to stay within the limits.
+    #[serde(skip)]
+    evicted_ids: u64,
+}
+
+fn unlimited() -> usize {
+    usize::MAX
+}
+
+/// Bytes a held event takes, roughly: its box, and for each string it owns the string's length
+/// and the allocator's share.
+fn event_bytes(event: &Event) -> usize {
+    const STRING: usize = std::mem::size_of::<String>() + ALLOCATION_BYTES;
+    let text = |text: &String| text.len() + ALLOCATION_BYTES;
+    let optional = |value: &Option<String>| value.as_ref().map_or(0, text);
+    let list = |items: &Vec<String>| items.iter().map(|item| item.len() + STRING).sum::<usize>();
+    let resource =
+        event.resource.as_ref().map_or(0, |resource| text(&resource.kind) + text(&resource.id));
+    std::mem::size_of::<Event>()
+        + ALLOCATION_BYTES
+        + text(&event.event_id)
+        + optional(&event.msp_id)
+        + list(&event.tenant_ids)
+        + text(&event.actor.id)
+        + optional(&event.actor.name)
+        + text(&event.action)
+        + resource
+        + optional(&event.error)
+        + optional(&event.source_ip)
+        + optional(&event.user_agent)
+        + optional(&event.product)
+        + optional(&event.via_role)
+        + list(&event.target_accounts)
 }
 
 impl EventOrder {
@@ -99,7 +142,71 @@ impl EventOrder {
             seen_ids: FastMap::default(),
             id_hasher,
             prune_at: 1024,
+            held_bytes: 0,
+            held_counted: false,
+            id_budget: usize::MAX,
+            evicted_ids: 0,
         }
+    }
+
+    /// Starts counting the bytes of held events (under a budget), or stops (without one).
+    pub(crate) fn count_held(&mut self, count: bool) {
+        if !count {
+            self.held_counted = false;
+            return;
+        }
+        if !self.held_counted {
+            let mut held = 0;
+            for pending in &mut self.sorted {
+                pending.bytes = event_bytes(&pending.event);
+                held += pending.bytes;
+            }
+            let mut stragglers = std::mem::take(&mut self.stragglers).into_vec();
+            for Reverse(pending) in &mut stragglers {
+                pending.bytes = event_bytes(&pending.event);
+                held += pending.bytes;
+            }
+            self.stragglers = BinaryHeap::from(stragglers);
+            self.held_bytes = held;
+            self.held_counted = true;
+        }
+    }
+
+    /// Bytes of the held events and their buffers, while they are counted (0 otherwise).
+    pub(crate) fn held_bytes(&self) -> usize {
+        if !self.held_counted {
+            return 0;
+        }
+        buffer_bytes::<Pending>(self.sorted.capacity())
+            + buffer_bytes::<Reverse<Pending>>(self.stragglers.capacity())
+            + self.held_bytes
+    }
+
+    /// Bytes of the remembered event ids, under a budget (0 otherwise).
+    pub(crate) fn id_bytes(&self) -> usize {
+        if self.id_budget == usize::MAX {
+            return 0;
+        }
+        table_bytes(self.seen_ids.allocation_size())
+    }
+
+    /// Remembered ids forgotten before their horizon to stay within the limits.
+    pub(crate) fn evicted_ids(&self) -> u64 {
+        self.evicted_ids
+    }
+
+    /// Keeps the remembered ids within `budget` bytes from now on, forgetting the oldest now
+    /// if they take more.
+    pub(crate) fn limit_ids(&mut self, budget: usize) {
+        self.id_budget = budget;
+        if self.seen_ids.allocation_size() > budget {
+            self.prune_ids();
+        }
+    }
+
+    /// Most ids remembered, by count and by budget.
+    fn max_ids(&self) -> usize {
+        self.max_remembered_ids.min(self.id_budget / ID_ENTRY_BYTES).max(2)
     }
 
     /// The watermark: events older than this are too late.
@@ -137,7 +244,8 @@ impl EventOrder {
         }
         let latest = self.latest_ms.map_or(event.time_ms, |latest| latest.max(event.time_ms));
         self.latest_ms = Some(latest);
-        self.hold(Pending::new(event));
+        let bytes = if self.held_counted { event_bytes(&event) } else { 0 };
+        self.hold(Pending { time_ms: event.time_ms, event, bytes });
         Admission::Accepted
     }
 
@@ -169,6 +277,7 @@ impl EventOrder {
     const MAX_SHIFT: usize = 32;
 
     fn hold(&mut self, pending: Pending) {
+        self.held_bytes = self.held_bytes.wrapping_add(pending.bytes);
         let in_order = self.sorted.back().is_none_or(|last| *last <= pending);
         if in_order {
             self.sorted.push_back(pending);
@@ -202,7 +311,9 @@ impl EventOrder {
         } else {
             self.sorted.pop_front()
         };
-        pending.map(|pending| pending.event)
+        let pending = pending?;
+        self.held_bytes = self.held_bytes.wrapping_sub(pending.bytes);
+        Some(pending.event)
     }
 
     fn prune_ids(&mut self) {
@@ -210,15 +321,26 @@ impl EventOrder {
             let cutoff = watermark.saturating_sub(self.dedupe_horizon_ms);
             self.seen_ids.retain(|_, time_ms| *time_ms >= cutoff);
         }
-        if self.seen_ids.len() > self.max_remembered_ids {
+        let max_ids = self.max_ids();
+        if self.seen_ids.len() > max_ids / 4 * 3 {
+            // Forget the older half: ids are hashes, so the oldest go by time.
             let mut times: Vec<i64> = self.seen_ids.values().copied().collect();
-            let keep = self.max_remembered_ids / 2;
-            let split = times.len() - keep;
+            let keep = max_ids / 2;
+            let split = times.len().saturating_sub(keep.max(1));
             let (_, cutoff, _) = times.select_nth_unstable(split);
             let cutoff = *cutoff;
+            let before = self.seen_ids.len();
             self.seen_ids.retain(|_, time_ms| *time_ms >= cutoff);
+            if self.seen_ids.len() > max_ids / 4 * 3 {
+                // Many ids share the cutoff time: drop them all rather than keep too many.
+                self.seen_ids.retain(|_, time_ms| *time_ms > cutoff);
+            }
+            self.evicted_ids += (before - self.seen_ids.len()) as u64;
         }
-        self.prune_at = (self.seen_ids.len() * 2).max(1024);
+        if self.seen_ids.allocation_size() > self.id_budget {
+            self.seen_ids.shrink_to_fit();
+        }
+        self.prune_at = (self.seen_ids.len() * 2).clamp(1024.min(max_ids), max_ids);
     }
 }
 

@@ -109,6 +109,7 @@ impl Engine {
         }
         self.observed_from_ms = snapshot.observed_from_ms;
         self.observed_to_ms = snapshot.observed_to_ms;
+        self.enforce_budgets();
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use mspwatch_rules::{Aggregate, Value, Values};
 
 use crate::bounded::{FastHasher, FastMap};
 use crate::incident::EvidenceItem;
+use crate::memory::{buffer_bytes, table_bytes, Footprint};
 use serde::{Deserialize, Serialize};
 
 /// One event's contribution to a sliding window.
@@ -20,12 +21,39 @@ struct Entry {
     distinct: Vec<u64>,
 }
 
+impl Entry {
+    /// Heap bytes the entry holds: its hashes and its evidence (counted in full by every
+    /// window and incident that shares it, so shared evidence is over-counted, never under).
+    fn heap_bytes(&self) -> usize {
+        buffer_bytes::<u64>(self.distinct.capacity()) + self.item.heap_bytes()
+    }
+}
+
 /// A sliding event-time window with its running aggregate.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Window {
     entries: VecDeque<Entry>,
     total: f64,
     distinct: FastMap<u64, u32>,
+    /// Heap bytes the entries hold, for the memory budget (not saved).
+    #[serde(skip)]
+    entry_bytes: usize,
+}
+
+impl Footprint for Window {
+    fn heap_bytes(&self) -> usize {
+        buffer_bytes::<Entry>(self.entries.capacity())
+            + table_bytes(self.distinct.allocation_size())
+            + self.entry_bytes
+    }
+
+    fn recount(&mut self) {
+        self.entry_bytes = self.entries.iter().map(Entry::heap_bytes).sum();
+    }
+
+    fn has_history(&self, _last_active_ms: i64) -> bool {
+        self.entries.len() >= 2
+    }
 }
 
 impl Window {
@@ -58,6 +86,7 @@ impl Window {
         for hash in &entry.distinct {
             *self.distinct.entry(*hash).or_insert(0) += 1;
         }
+        self.entry_bytes = self.entry_bytes.saturating_add(entry.heap_bytes());
         let time_ms = entry.item.time_ms;
         let position = self.entries.partition_point(|known| known.item.time_ms <= time_ms);
         self.entries.insert(position, entry);
@@ -72,6 +101,7 @@ impl Window {
         let start = latest.saturating_sub(window_ms);
         while self.entries.front().is_some_and(|entry| entry.item.time_ms <= start) {
             let Some(gone) = self.entries.pop_front() else { break };
+            self.entry_bytes = self.entry_bytes.saturating_sub(gone.heap_bytes());
             self.total -= gone.amount;
             for hash in gone.distinct {
                 if let Some(count) = self.distinct.get_mut(&hash) {
@@ -127,6 +157,18 @@ pub(crate) struct Progress {
 struct Chain {
     start_ms: i64,
     evidence: Vec<Arc<EvidenceItem>>,
+}
+
+impl Footprint for Progress {
+    /// Walks the chains: there are as many as the sequence has steps, each with at most as
+    /// many events.
+    fn heap_bytes(&self) -> usize {
+        let chains = self.partial.iter().flatten().map(|chain| {
+            let items: usize = chain.evidence.iter().map(|item| item.heap_bytes()).sum();
+            buffer_bytes::<Arc<EvidenceItem>>(chain.evidence.capacity()) + items
+        });
+        buffer_bytes::<Option<Chain>>(self.partial.capacity()) + chains.sum::<usize>()
+    }
 }
 
 impl Progress {
