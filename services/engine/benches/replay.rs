@@ -3,7 +3,8 @@
 //! It generates one million canonical events (or `MSPWATCH_BENCH_EVENTS`) in memory, then
 //! measures on one thread: decoding alone, and decoding plus detection with the shipped rule
 //! pack. It then tracks many distinct credentials and reports the resident memory each one
-//! costs. Run with `cargo bench -p mspwatch-engine --bench replay`.
+//! costs. Run with `cargo bench -p mspwatch-engine --bench replay`;
+//! `MSPWATCH_BENCH_MEMORY_LIMIT=512MiB` runs detection under a memory limit.
 
 #![allow(clippy::print_stdout)]
 
@@ -53,7 +54,11 @@ fn main() {
     report("decode only", decoded, started.elapsed().as_secs_f64());
 
     let started = Instant::now();
-    let mut engine = Engine::new(EngineConfig::default(), rules.clone(), Directory::default());
+    let memory_limit = std::env::var("MSPWATCH_BENCH_MEMORY_LIMIT")
+        .ok()
+        .and_then(|text| text.parse().ok().map(mspwatch_engine::MemoryLimit::new));
+    let config = EngineConfig { memory_limit, ..EngineConfig::default() };
+    let mut engine = Engine::new(config, rules.clone(), Directory::default());
     let mut alerts = Vec::new();
     let mut evaluated = 0usize;
     for line in &lines {
