@@ -188,6 +188,12 @@ pub struct DetectorConfig {
     /// active are evicted.
     #[serde(default = "default_max_tracked_keys")]
     pub max_tracked_keys: u64,
+    /// Most memory the detectors' state may take (`512MiB`, `2GiB`), shared equally by the
+    /// partitions assigned to this instance; past its share, a partition's detector evicts its
+    /// least recently active entries (those seen once first). Unset, state is bounded by
+    /// `max_tracked_keys` alone.
+    #[serde(default)]
+    pub memory_limit: Option<mspwatch_engine::ByteSize>,
     /// Where partition state checkpoints are kept (a subdirectory per consumer group); unset,
     /// no checkpoints are written and every assigned partition starts empty.
     #[serde(default)]
@@ -207,6 +213,7 @@ impl Default for DetectorConfig {
             reorder_hold: None,
             dedupe_horizon: default_dedupe_horizon(),
             max_tracked_keys: default_max_tracked_keys(),
+            memory_limit: None,
             checkpoint_dir: None,
             checkpoint_interval: default_checkpoint_interval(),
         }
@@ -221,6 +228,7 @@ impl DetectorConfig {
             reorder_hold_ms: self.reorder_hold.map(ConfigDuration::as_millis_i64),
             dedupe_horizon_ms: self.dedupe_horizon.as_millis_i64(),
             max_tracked_keys: usize::try_from(self.max_tracked_keys).unwrap_or(usize::MAX),
+            memory_limit: self.memory_limit.map(mspwatch_engine::MemoryLimit::new),
             ..mspwatch_engine::EngineConfig::default()
         }
     }
@@ -405,6 +413,9 @@ fn default_allowed_lateness() -> ConfigDuration {
 fn default_dedupe_horizon() -> ConfigDuration {
     ConfigDuration::from_secs(60 * 60)
 }
+/// The smallest `[detector] memory_limit` accepted.
+const MIN_MEMORY_LIMIT: u64 = 16 << 20;
+
 fn default_max_tracked_keys() -> u64 {
     1_000_000
 }
@@ -633,6 +644,7 @@ const ENV_FIELDS: &[(&str, &str, EnvKind)] = &[
     ("detector", "reorder_hold", EnvKind::OptionalText),
     ("detector", "dedupe_horizon", EnvKind::Text),
     ("detector", "max_tracked_keys", EnvKind::Integer),
+    ("detector", "memory_limit", EnvKind::OptionalText),
     ("detector", "checkpoint_dir", EnvKind::OptionalText),
     ("detector", "checkpoint_interval", EnvKind::Text),
     ("grpc", "listen", EnvKind::Text),
@@ -784,6 +796,9 @@ impl Config {
         }
         if self.detector.max_tracked_keys == 0 {
             return Err(invalid("detector.max_tracked_keys", "must be at least 1"));
+        }
+        if self.detector.memory_limit.is_some_and(|limit| limit.bytes() < MIN_MEMORY_LIMIT) {
+            return Err(invalid("detector.memory_limit", "must be at least 16MiB"));
         }
         Ok(())
     }

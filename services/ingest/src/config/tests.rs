@@ -201,3 +201,18 @@ fn grpc_stream_limits_are_set_by_file_or_environment_and_zero_is_refused() {
     let error = parse("[grpc]\nclient_cert_optional = true\n", &[]).unwrap_err();
     assert!(matches!(error, ConfigError::Invalid { key: "grpc.client_cert_optional", .. }));
 }
+
+#[test]
+fn memory_limit_reads_a_size_from_file_or_environment_and_reaches_the_engine() {
+    let config = parse("[detector]\nmemory_limit = \"512MiB\"\n", &[]).unwrap();
+    assert_eq!(config.detector.memory_limit, Some(mspwatch_engine::ByteSize(512 << 20)));
+    let engine = config.detector.engine_config();
+    assert_eq!(engine.memory_limit.map(|limit| limit.bytes()), Some(512 << 20));
+    let config = parse("", &[("MSPWATCH_DETECTOR_MEMORY_LIMIT", "2GiB")]).unwrap();
+    assert_eq!(config.detector.memory_limit, Some(mspwatch_engine::ByteSize(2 << 30)));
+    assert!(parse("", &[]).unwrap().detector.engine_config().memory_limit.is_none());
+    let error = parse("[detector]\nmemory_limit = \"1MiB\"\n", &[]).unwrap_err();
+    assert!(error.to_string().contains("detector.memory_limit"), "{error}");
+    let error = parse("[detector]\nmemory_limit = \"lots\"\n", &[]).unwrap_err();
+    assert!(error.to_string().contains("not a size"), "{error}");
+}
