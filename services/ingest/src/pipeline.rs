@@ -314,6 +314,10 @@ fn process_received<D: Detector>(
 ) -> Received {
     let message = match received {
         Ok(message) => message,
+        Err(error) if shared.reachability.is_down() => {
+            tracing::debug!(error = %error, "consuming audit events failed; retrying");
+            return Received::Failed;
+        }
         Err(error) => {
             tracing::warn!(error = %error, "consuming audit events failed; retrying");
             return Received::Failed;

@@ -39,6 +39,11 @@ impl Reachability {
         self.reachable.subscribe()
     }
 
+    /// Whether the brokers have been reported unreachable (and not yet back).
+    pub fn is_down(&self) -> bool {
+        self.down_since.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
     /// Notes a statistics report: the brokers answer when any of them is connected.
     pub fn observe(&self, statistics: &Statistics) {
         let connected = statistics

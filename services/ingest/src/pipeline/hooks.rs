@@ -30,11 +30,15 @@ pub(crate) struct ProducerHooks<D: Detector> {
 
 impl<D: Detector> ClientContext for ProducerHooks<D> {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        log_client(level, facility, message);
+        log_client(level, facility, message, self.shared.reachability.is_down());
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(error = %error, reason, "alert producer error");
+        if self.shared.reachability.is_down() {
+            tracing::debug!(error = %error, reason, "alert producer error");
+        } else {
+            tracing::warn!(error = %error, reason, "alert producer error");
+        }
     }
 }
 
@@ -98,11 +102,15 @@ pub(crate) struct ConsumerHooks<D: Detector> {
 
 impl<D: Detector> ClientContext for ConsumerHooks<D> {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        log_client(level, facility, message);
+        log_client(level, facility, message, self.shared.reachability.is_down());
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(error = %error, reason, "audit consumer error");
+        if self.shared.reachability.is_down() {
+            tracing::debug!(error = %error, reason, "audit consumer error");
+        } else {
+            tracing::warn!(error = %error, reason, "audit consumer error");
+        }
     }
 
     fn stats(&self, statistics: Statistics) {
@@ -401,9 +409,19 @@ fn committed_offset<C: ConsumerContext>(
 /// How long an assignment waits for the broker to say a partition's committed offset.
 const COMMITTED_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Sends librdkafka's own log lines to `tracing`.
-fn log_client(level: RDKafkaLogLevel, facility: &str, message: &str) {
+/// Sends librdkafka's own log lines to `tracing`; while the brokers are known to be away
+/// (`quiet`), its errors and warnings about them go to debug: the outage is reported once.
+fn log_client(level: RDKafkaLogLevel, facility: &str, message: &str, quiet: bool) {
     match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error
+        | RDKafkaLogLevel::Warning
+            if quiet =>
+        {
+            tracing::debug!(target: "rdkafka", facility, "{message}");
+        }
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert
         | RDKafkaLogLevel::Critical
