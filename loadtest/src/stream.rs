@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::action::Action;
 use crate::activity::Activity;
 use crate::clock::{DAY_MS, SECOND_MS};
 use crate::ids::{stream_rng, Stream};
@@ -110,6 +111,12 @@ pub struct Delivery {
     pub duplicate: bool,
     /// The injected scenario the event belongs to (index into the plan).
     pub scenario: Option<usize>,
+    /// The MSP whose credential acted (index into `World::msps`): the record's Kafka key.
+    pub msp: usize,
+    /// What the event did.
+    pub action: Action,
+    /// Whether the call failed.
+    pub failed: bool,
     /// The record's JSON text, without a line break.
     pub line: Vec<u8>,
 }
@@ -156,8 +163,40 @@ pub struct TrafficStream {
     touches: TouchLog,
     next_day: u64,
     next_seq: u64,
-    pending: BinaryHeap<Reverse<Delivery>>,
+    pending: BinaryHeap<Reverse<Pending>>,
     failed: bool,
+}
+
+/// A planned delivery, written out only when its turn comes, so that a day waiting in the
+/// queue holds activities rather than records and the writing cost is spread evenly.
+#[derive(Debug, Clone, PartialEq)]
+struct Pending {
+    deliver_at_ms: i64,
+    seq: u64,
+    duplicate: bool,
+    format: Format,
+    include_msp: bool,
+    activity: Activity,
+}
+
+impl Pending {
+    fn key(&self) -> (i64, u64, bool) {
+        (self.deliver_at_ms, self.seq, self.duplicate)
+    }
+}
+
+impl Eq for Pending {}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl TrafficStream {
@@ -227,7 +266,7 @@ impl TrafficStream {
         self.config.days.is_none_or(|days| self.next_day < days)
     }
 
-    fn generate_day(&mut self) -> Result<(), GenerateError> {
+    fn generate_day(&mut self) {
         let day = self.next_day;
         self.next_day += 1;
         let plan = DayPlan {
@@ -246,28 +285,24 @@ impl TrafficStream {
         activities.sort_by_key(|activity| activity.time_ms);
 
         let mut rng = stream_rng(self.config.seed, Stream::Delivery, day);
-        for activity in &activities {
+        for activity in activities {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let delivery = self.deliver(activity, seq, &mut rng)?;
+            let delivery = self.plan_delivery(activity, seq, &mut rng);
             if rng.gen_bool(self.config.duplicate_share.clamp(0.0, 1.0)) {
-                let delay = delivery.deliver_at_ms - delivery.event_time_ms;
-                let again = delivery.event_time_ms + rng.gen_range(delay..=MAX_DELIVERY_DELAY_MS);
+                let time = delivery.activity.time_ms;
+                let delay = delivery.deliver_at_ms - time;
+                let again = time + rng.gen_range(delay..=MAX_DELIVERY_DELAY_MS);
                 let duplicate =
-                    Delivery { deliver_at_ms: again, duplicate: true, ..delivery.clone() };
+                    Pending { deliver_at_ms: again, duplicate: true, ..delivery.clone() };
                 self.pending.push(Reverse(duplicate));
             }
             self.pending.push(Reverse(delivery));
         }
-        Ok(())
     }
 
-    fn deliver(
-        &self,
-        activity: &Activity,
-        seq: u64,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Delivery, GenerateError> {
+    /// Draws the record's format, whether it names its MSP, and its delivery delay.
+    fn plan_delivery(&self, activity: Activity, seq: u64, rng: &mut ChaCha8Rng) -> Pending {
         let format = match self.config.formats {
             FormatChoice::Single(format) => format,
             FormatChoice::Mixed { canonical, cloudtrail, ocsf } => {
@@ -283,10 +318,8 @@ impl TrafficStream {
             }
         };
         let format =
-            if can_carry(&self.world, activity, format) { format } else { Format::Canonical };
+            if can_carry(&self.world, &activity, format) { format } else { Format::Canonical };
         let include_msp = !rng.gen_bool(self.config.omit_msp_share.clamp(0.0, 1.0));
-        let mut line = Vec::with_capacity(512);
-        render(&self.world, activity, seq, format, include_msp, &mut line)?;
         let draw: f64 = rng.gen();
         let delay = if draw < 0.85 {
             rng.gen_range(200..8 * SECOND_MS)
@@ -295,13 +328,31 @@ impl TrafficStream {
         } else {
             rng.gen_range(60 * SECOND_MS..180 * SECOND_MS)
         };
-        Ok(Delivery {
+        Pending {
             deliver_at_ms: activity.time_ms + delay,
+            seq,
+            duplicate: false,
+            format,
+            include_msp,
+            activity,
+        }
+    }
+
+    /// Writes a planned delivery out.
+    fn write(&self, pending: Pending) -> Result<Delivery, GenerateError> {
+        let Pending { deliver_at_ms, seq, duplicate, format, include_msp, activity } = pending;
+        let mut line = Vec::with_capacity(512);
+        render(&self.world, &activity, seq, format, include_msp, &mut line)?;
+        Ok(Delivery {
+            deliver_at_ms,
             event_time_ms: activity.time_ms,
             seq,
             format,
-            duplicate: false,
+            duplicate,
             scenario: activity.scenario,
+            msp: self.world.actors.get(activity.actor).map_or(0, |actor| actor.msp),
+            action: activity.action,
+            failed: activity.error.is_some(),
             line,
         })
     }
@@ -320,16 +371,16 @@ impl Iterator for TrafficStream {
             if let Some(Reverse(next)) = self.pending.peek() {
                 // Every event of a later day happens, and so is delivered, after `horizon`.
                 if !more_days || next.deliver_at_ms < horizon {
-                    return self.pending.pop().map(|Reverse(delivery)| Ok(delivery));
+                    let Reverse(pending) = self.pending.pop()?;
+                    let written = self.write(pending);
+                    self.failed = written.is_err();
+                    return Some(written);
                 }
             }
             if !more_days {
                 return None;
             }
-            if let Err(error) = self.generate_day() {
-                self.failed = true;
-                return Some(Err(error));
-            }
+            self.generate_day();
         }
     }
 }
