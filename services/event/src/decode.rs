@@ -19,7 +19,10 @@ use serde::Deserialize;
 use crate::event::Event;
 
 pub use fields::{MAX_FIELD_BYTES, MAX_LIST_ITEMS};
-pub use split::{split_line, split_records, LineRecords, SplitItem};
+pub use split::{
+    for_each_line_record, for_each_record, split_line, split_records, LineRecords, SplitItem,
+    MAX_RECORDS_PER_INPUT,
+};
 
 /// Largest record decoded, in bytes; larger ones are refused with `record_too_large`.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -63,8 +66,13 @@ pub enum Decoded {
 pub mod reason {
     /// The record is not valid UTF-8.
     pub const INVALID_UTF8: &str = "invalid_utf8";
-    /// The record is not valid JSON (including nesting deeper than 128 levels).
+    /// The record is not valid JSON.
     pub const INVALID_JSON: &str = "invalid_json";
+    /// The record nests arrays and objects more than 128 levels deep.
+    pub const NESTING_TOO_DEEP: &str = "nesting_too_deep";
+    /// One input (a document, a line or a Kafka message) holds more than
+    /// [`super::MAX_RECORDS_PER_INPUT`] records; the rest are not read.
+    pub const TOO_MANY_RECORDS: &str = "too_many_records";
     /// The record is valid JSON but not an object.
     pub const NOT_AN_OBJECT: &str = "not_an_object";
     /// The record is larger than [`super::MAX_RECORD_BYTES`].
@@ -87,9 +95,11 @@ pub mod reason {
     pub const INVALID_NUMBER: &str = "invalid_number";
 
     /// Every reason, for reports that list all of them.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 13] = [
         INVALID_UTF8,
         INVALID_JSON,
+        NESTING_TOO_DEEP,
+        TOO_MANY_RECORDS,
         NOT_AN_OBJECT,
         RECORD_TOO_LARGE,
         RECORDS_WRAPPER,
@@ -230,6 +240,10 @@ pub(crate) fn from_json(error: &serde_json::Error) -> DecodeError {
     if message.starts_with("number out of range") {
         return DecodeError::new(reason::INVALID_NUMBER, message);
     }
+    if message.starts_with("recursion limit exceeded") {
+        let detail = format!("arrays and objects nest more than 128 levels deep ({message})");
+        return DecodeError::new(reason::NESTING_TOO_DEEP, detail);
+    }
     if !error.is_data() {
         return DecodeError::new(reason::INVALID_JSON, message);
     }
@@ -245,4 +259,21 @@ pub(crate) fn from_json(error: &serde_json::Error) -> DecodeError {
         return DecodeError::new(reason::MISSING_FIELD, format!("`{key}` is missing ({message})"));
     }
     DecodeError::new(reason::INVALID_FIELD, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_past_the_parser_limit_has_a_reason_of_its_own() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let Err(error) = serde_json::from_str::<serde_json::Value>(&deep) else {
+            panic!("200 levels are past the parser's limit");
+        };
+        let refusal = from_json(&error);
+        assert_eq!(refusal.reason, reason::NESTING_TOO_DEEP);
+        assert!(refusal.detail.contains("128 levels"), "{}", refusal.detail);
+        assert!(reason::ALL.contains(&refusal.reason));
+    }
 }

@@ -5,7 +5,10 @@
 
 mod common;
 
-use mspwatch_event::decode::{decode_record, split_line, split_records, Decoded, SplitItem};
+use mspwatch_event::decode::{
+    decode_record, for_each_line_record, for_each_record, split_line, split_records, Decoded,
+    SplitItem, MAX_RECORDS_PER_INPUT,
+};
 
 /// (line, record text) for a framed record, (line, reason) for an error.
 type Frame = Result<(u64, String), (u64, &'static str)>;
@@ -171,4 +174,82 @@ fn every_record_of_the_lines_sample_splits_like_split_line_does() {
         })
         .count();
     assert_eq!(skipped, 1);
+}
+
+/// What `for_each_record` hands over, collected.
+fn streamed(input: &[u8]) -> Vec<Frame> {
+    let mut items = Vec::new();
+    for_each_record(input, &mut |item| items.push(item));
+    frames(items)
+}
+
+#[test]
+fn streaming_a_whole_input_gives_what_splitting_it_gives() {
+    let inputs: [&[u8]; 9] = [
+        b"{\"Records\": [\n  {\"a\": 1},\n\n  {\"b\": 2}\n]}\n",
+        br#"{"Records":[{"a":1},{"b":2}],"extra":true}"#,
+        b"[\n {\"a\": 1},\n {\"b\" 2}\n]",
+        b"{\"a\":1}\n\n{\"b\":2\n{\"c\":3}\r\n{\"Records\":[{\"d\":4},{\"e\":5}]}\n",
+        b"{\n  \"a\": 1\n}\n[\n {\"b\": 2}\n]\n{\"c\": 3}",
+        b"{\"broken\": \n{\"a\":1}\n{\"b\":2}\n",
+        b"[\n {\"a\": 1},\n {\"b\": \"\xFF\"}\n]",
+        br#"{"Records":[{"a":1}],"Records":[{"b":2}]}"#,
+        b"\xEF\xBB\xBF[\r\n {\"a\":1}\r\n]",
+    ];
+    for input in inputs {
+        assert_eq!(streamed(input), frames(split_records(input)), "{}", input.escape_ascii());
+    }
+    let sample =
+        std::fs::read(common::shared_dir().join("samples/cloudtrail-lines.jsonl")).unwrap();
+    assert_eq!(streamed(&sample), frames(split_records(&sample)));
+}
+
+#[test]
+fn a_records_key_given_twice_makes_the_document_one_record_for_the_decoder() {
+    let input = b"{\"Records\": [{\"a\": 1}],\n \"Records\": [{\"b\": 2}]}";
+    let whole = std::str::from_utf8(input).unwrap();
+    assert_eq!(streamed(input), [ok(1, whole)]);
+}
+
+#[test]
+fn streaming_a_line_gives_what_splitting_it_gives() {
+    let lines: [&[u8]; 5] = [
+        br#"{"Records":[{"a":1},{"b":2}]}"#,
+        br#"[{"a":1},{"b":2}"#,
+        br#"{"a":"#,
+        b"   ",
+        br#"{"a":1}"#,
+    ];
+    for line in lines {
+        let mut items = Vec::new();
+        for_each_line_record(line, 9, &mut |item| items.push(item));
+        assert_eq!(frames(items), frames(split_line(line, 9).collect()));
+    }
+}
+
+/// `[1,1,...,1]` with `count` elements: three bytes a record, where each collected record
+/// takes tens of bytes.
+fn tiny_records(count: usize) -> Vec<u8> {
+    let mut input = b"[".to_vec();
+    input.extend(std::iter::repeat_n(&b"1,"[..], count.saturating_sub(1)).flatten());
+    input.extend_from_slice(b"1]");
+    input
+}
+
+#[test]
+fn collecting_stops_at_the_record_limit_with_one_error_and_streaming_does_not() {
+    let input = tiny_records(MAX_RECORDS_PER_INPUT + 5);
+    let items = split_records(&input);
+    assert_eq!(items.len(), MAX_RECORDS_PER_INPUT + 1);
+    let Some(Err((line, error))) = items.last() else { panic!("the last item is the error") };
+    assert_eq!((*line, error.reason), (1, "too_many_records"));
+    assert!(error.detail.contains("1000000"), "{}", error.detail);
+    assert_eq!(split_line(&input, 4).count(), MAX_RECORDS_PER_INPUT + 1);
+
+    let mut count = 0;
+    for_each_record(&input, &mut |item| {
+        assert!(item.is_ok());
+        count += 1;
+    });
+    assert_eq!(count, MAX_RECORDS_PER_INPUT + 5);
 }

@@ -24,6 +24,13 @@ const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 /// broken.
 const LINES_PROBED: usize = 16;
 
+/// Most records [`split_records`] and [`split_line`] collect from one input; past it they
+/// give one `too_many_records` error and read no further. Tiny records (`[1,1,1,...]`) would
+/// otherwise make the list of records many times larger than the input.
+/// [`for_each_record`] and [`for_each_line_record`] hand records over one at a time and have
+/// no such limit.
+pub const MAX_RECORDS_PER_INPUT: usize = 1_000_000;
+
 /// Splits a whole input (a `{"Records": [...]}` document, a JSON array of records, or one
 /// record per line) into records with their line numbers.
 ///
@@ -32,11 +39,20 @@ const LINES_PROBED: usize = 16;
 /// elements), and a bad line gives an error entry without stopping the lines after it.
 /// Any other input is read as one or more JSON documents, each a `Records` wrapper, an array
 /// of records, or one pretty-printed record; a syntax error ends the input, after the records
-/// before it.
+/// before it. At most [`MAX_RECORDS_PER_INPUT`] records are collected.
 pub fn split_records(input: &[u8]) -> Vec<SplitItem<'_>> {
+    let mut items = Vec::new();
+    for_each_record(input, &mut collect_at_most(&mut items, 1));
+    items
+}
+
+/// Calls `visit` with each record of a whole input, in the order and with the line numbers
+/// that [`split_records`] gives, without collecting them: memory stays bounded by the input
+/// whatever the number of records.
+pub fn for_each_record<'a>(input: &'a [u8], visit: &mut dyn FnMut(SplitItem<'a>)) {
     let body = input.strip_prefix(BYTE_ORDER_MARK).unwrap_or(input);
     let Some(start) = body.iter().position(|byte| !byte.is_ascii_whitespace()) else {
-        return Vec::new();
+        return;
     };
     let first_line = body.get(start..).and_then(|rest| rest.split(|&b| b == b'\n').next());
     let first_line = first_line.unwrap_or_default();
@@ -45,14 +61,53 @@ pub fn split_records(input: &[u8]) -> Vec<SplitItem<'_>> {
         _ => true,
     };
     if lines_mode {
-        return split_lines(body);
+        return split_lines(body, visit);
     }
-    let items = split_documents(input, body);
-    let framed_nothing = items.iter().all(Result::is_err);
-    if framed_nothing && looks_like_json_lines(body, start) {
-        return split_lines(body);
+    // Documents yield records, then at most one error, which ends them: hold it until it is
+    // clear whether any record was framed, as input that frames none may be JSON lines.
+    let mut framed_any = false;
+    let mut error = None;
+    split_documents(input, body, &mut |item| match item {
+        Ok(record) => {
+            framed_any = true;
+            visit(Ok(record));
+        }
+        Err(failure) => error = Some(failure),
+    });
+    if !framed_any && looks_like_json_lines(body, start) {
+        return split_lines(body, visit);
     }
-    items
+    if let Some(failure) = error {
+        visit(Err(failure));
+    }
+}
+
+/// A visitor that pushes items onto `items` until [`MAX_RECORDS_PER_INPUT`], then one error
+/// (at `fallback_line` when the item over the limit has no line), then nothing.
+fn collect_at_most<'i, 'a>(
+    items: &'i mut Vec<SplitItem<'a>>,
+    fallback_line: u64,
+) -> impl FnMut(SplitItem<'a>) + 'i {
+    let mut over = false;
+    move |item| {
+        if over {
+            return;
+        }
+        if items.len() < MAX_RECORDS_PER_INPUT {
+            items.push(item);
+            return;
+        }
+        over = true;
+        let line = match &item {
+            Ok(record) => record.line,
+            Err((line, _)) => *line,
+        }
+        .max(fallback_line);
+        let detail = format!(
+            "more than {MAX_RECORDS_PER_INPUT} records in one input; the rest were not read"
+        );
+        items.push(Err((line, DecodeError::new(reason::TOO_MANY_RECORDS, detail))));
+    }
 }
 
 /// Frames one line of a JSON lines input: a `Records` wrapper or an array on one line yields
@@ -60,22 +115,61 @@ pub fn split_records(input: &[u8]) -> Vec<SplitItem<'_>> {
 ///
 /// A line that starts with `{` but does not end with `}` is an error entry (a truncated
 /// write); other syntax errors are left to [`super::decode_record`].
-/// Lets a caller stream a large input line by line without holding it whole.
+/// Lets a caller stream a large input line by line without holding it whole; at most
+/// [`MAX_RECORDS_PER_INPUT`] records of one line are collected.
 pub fn split_line(line: &[u8], line_no: u64) -> LineRecords<'_> {
     let record = trim(line);
-    let records = match record.first() {
-        None => Inner::Empty,
-        Some(b'[') => Inner::Many(expand_line(record, line_no).into_iter()),
-        Some(b'{') if record.last() != Some(&b'}') => {
-            let detail = "line ends before its json object does";
-            Inner::One(Some(Err((line_no, DecodeError::new(reason::INVALID_JSON, detail)))))
+    let records = match line_shape(record) {
+        LineShape::Empty => Inner::Empty,
+        LineShape::Elements => {
+            let mut items = Vec::new();
+            expand_line(record, line_no, &mut collect_at_most(&mut items, line_no));
+            Inner::Many(items.into_iter())
         }
-        Some(b'{') if memchr::memmem::find(record, b"\"Records\"").is_some() => {
-            Inner::Many(expand_line(record, line_no).into_iter())
-        }
-        Some(_) => Inner::One(Some(Ok(RecordRef { line: line_no, bytes: record }))),
+        LineShape::Truncated => Inner::One(Some(Err((line_no, truncated_line())))),
+        LineShape::Record => Inner::One(Some(Ok(RecordRef { line: line_no, bytes: record }))),
     };
     LineRecords { records }
+}
+
+/// Calls `visit` with each record of one line, as [`split_line`] frames them, without
+/// collecting them.
+pub fn for_each_line_record<'a>(
+    line: &'a [u8],
+    line_no: u64,
+    visit: &mut dyn FnMut(SplitItem<'a>),
+) {
+    let record = trim(line);
+    match line_shape(record) {
+        LineShape::Empty => {}
+        LineShape::Elements => expand_line(record, line_no, visit),
+        LineShape::Truncated => visit(Err((line_no, truncated_line()))),
+        LineShape::Record => visit(Ok(RecordRef { line: line_no, bytes: record })),
+    }
+}
+
+/// What one trimmed line holds.
+enum LineShape {
+    Empty,
+    /// An array or a `Records` wrapper: its elements are the records.
+    Elements,
+    /// An object cut short.
+    Truncated,
+    Record,
+}
+
+fn line_shape(record: &[u8]) -> LineShape {
+    match record.first() {
+        None => LineShape::Empty,
+        Some(b'[') => LineShape::Elements,
+        Some(b'{') if record.last() != Some(&b'}') => LineShape::Truncated,
+        Some(b'{') if memchr::memmem::find(record, b"\"Records\"").is_some() => LineShape::Elements,
+        Some(_) => LineShape::Record,
+    }
+}
+
+fn truncated_line() -> DecodeError {
+    DecodeError::new(reason::INVALID_JSON, "line ends before its json object does")
 }
 
 /// The records framed from one line, in order.
@@ -103,99 +197,99 @@ impl<'a> Iterator for LineRecords<'a> {
     }
 }
 
-/// Splits JSON lines; `body` is the input after any byte order mark, which holds no newline.
-fn split_lines(body: &[u8]) -> Vec<SplitItem<'_>> {
-    let mut items = Vec::new();
+/// Splits JSON lines; `body` is the input after any byte order mark.
+fn split_lines<'a>(body: &'a [u8], visit: &mut dyn FnMut(SplitItem<'a>)) {
     let mut line_start = 0;
     let ends = memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
     for (line_no, line_end) in (1..).zip(ends) {
         let line = body.get(line_start..line_end).unwrap_or_default();
-        items.extend(split_line(line, line_no));
+        for_each_line_record(line, line_no, visit);
         line_start = line_end + 1;
     }
-    items
 }
 
 /// Expands a `Records` wrapper or an array written on one line; any other object is itself.
-fn expand_line(record: &[u8], line_no: u64) -> Vec<SplitItem<'_>> {
-    let mut elements = Vec::new();
+/// The elements before a syntax error are kept.
+fn expand_line<'a>(record: &'a [u8], line_no: u64, visit: &mut dyn FnMut(SplitItem<'a>)) {
+    let mut elements = 0usize;
     let mut deserializer = serde_json::Deserializer::from_slice(record);
-    let result = TopSeed { sink: &mut elements }
+    let mut sink = |element: &'a RawValue| {
+        elements += 1;
+        visit(Ok(RecordRef { line: line_no, bytes: element.get().as_bytes() }));
+    };
+    let result = TopSeed { sink: &mut sink }
         .deserialize(&mut deserializer)
         .and_then(|kind| deserializer.end().map(|()| kind));
-    let mut items: Vec<SplitItem<'_>> = elements
-        .into_iter()
-        .map(|element| Ok(RecordRef { line: line_no, bytes: element.get().as_bytes() }))
-        .collect();
     let itself = Ok(RecordRef { line: line_no, bytes: record });
     match result {
         Ok(TopKind::Elements) => {}
-        Ok(TopKind::Single) => items.push(itself),
-        Err(_) if items.is_empty() && record.first() == Some(&b'{') => items.push(itself),
-        Err(error) => items.push(Err((line_no, from_json(&error)))),
+        Ok(TopKind::Single) => visit(itself),
+        Err(_) if elements == 0 && record.first() == Some(&b'{') => visit(itself),
+        Err(error) => visit(Err((line_no, from_json(&error)))),
     }
-    items
 }
 
 /// Splits one or more JSON documents written one after another.
-fn split_documents<'a>(input: &'a [u8], body: &'a [u8]) -> Vec<SplitItem<'a>> {
-    let mut items = Vec::new();
+fn split_documents<'a>(input: &'a [u8], body: &'a [u8], visit: &mut dyn FnMut(SplitItem<'a>)) {
     let mut lines = LineCounter::new(input);
     let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>();
     loop {
         let offset = stream.byte_offset();
         match stream.next() {
             None => break,
-            Some(Ok(document)) => expand_document(document, &mut lines, &mut items),
+            Some(Ok(document)) => expand_document(document, &mut lines, visit),
             Some(Err(error)) => {
                 let rest = body.get(offset..).unwrap_or_default();
-                salvage(rest, &mut lines, &mut items);
+                salvage(rest, &mut lines, visit);
                 let line = u64::try_from(error.line()).unwrap_or(u64::MAX);
                 let mut refusal = from_json(&error);
                 refusal.detail.push_str("; nothing after this point of the document was read");
-                items.push(Err((line, refusal)));
+                visit(Err((line, refusal)));
                 break;
             }
         }
     }
-    items
 }
 
 /// Adds a document's records: its elements, or the document itself.
 fn expand_document<'a>(
     document: &'a RawValue,
     lines: &mut LineCounter<'a>,
-    items: &mut Vec<SplitItem<'a>>,
+    visit: &mut dyn FnMut(SplitItem<'a>),
 ) {
     let bytes = document.get().as_bytes();
-    let mut elements = Vec::new();
+    // An object is a `Records` wrapper only if it has one `Records` array, which is known at
+    // its end: look first, then hand over the elements.
+    if bytes.first() == Some(&b'{') {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let kind = TopSeed { sink: &mut |_| {} }.deserialize(&mut deserializer);
+        if !matches!(kind, Ok(TopKind::Elements)) {
+            visit(Ok(RecordRef { line: lines.line_of(bytes), bytes }));
+            return;
+        }
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let kind = TopSeed { sink: &mut elements }.deserialize(&mut deserializer);
+    let mut sink = |element: &'a RawValue| {
+        let bytes = element.get().as_bytes();
+        visit(Ok(RecordRef { line: lines.line_of(bytes), bytes }));
+    };
+    let kind = TopSeed { sink: &mut sink }.deserialize(&mut deserializer);
     match kind {
-        Ok(TopKind::Elements) => push_elements(&elements, lines, items),
+        Ok(TopKind::Elements) => {}
         Ok(TopKind::Single) | Err(_) => {
-            items.push(Ok(RecordRef { line: lines.line_of(bytes), bytes }));
+            visit(Ok(RecordRef { line: lines.line_of(bytes), bytes }));
         }
     }
 }
 
 /// After a syntax error, keeps the elements that came before it.
-fn salvage<'a>(rest: &'a [u8], lines: &mut LineCounter<'a>, items: &mut Vec<SplitItem<'a>>) {
-    let mut elements = Vec::new();
+fn salvage<'a>(rest: &'a [u8], lines: &mut LineCounter<'a>, visit: &mut dyn FnMut(SplitItem<'a>)) {
     let mut deserializer = serde_json::Deserializer::from_slice(rest);
-    let _ = TopSeed { sink: &mut elements }.deserialize(&mut deserializer);
-    push_elements(&elements, lines, items);
-}
-
-fn push_elements<'a>(
-    elements: &[&'a RawValue],
-    lines: &mut LineCounter<'a>,
-    items: &mut Vec<SplitItem<'a>>,
-) {
-    for element in elements {
+    let mut sink = |element: &'a RawValue| {
         let bytes = element.get().as_bytes();
-        items.push(Ok(RecordRef { line: lines.line_of(bytes), bytes }));
-    }
+        visit(Ok(RecordRef { line: lines.line_of(bytes), bytes }));
+    };
+    let _ = TopSeed { sink: &mut sink }.deserialize(&mut deserializer);
 }
 
 /// Whether `line` alone is one complete JSON value.
@@ -259,10 +353,10 @@ enum TopKind {
     Single,
 }
 
-/// Reads a top-level value, pushing the elements of an array or of a `Records` wrapper as
-/// they come, so that the elements before a syntax error are kept.
+/// Reads a top-level value, handing the elements of an array or of a `Records` wrapper to
+/// the sink as they come, so that the elements before a syntax error are kept.
 struct TopSeed<'s, 'de> {
-    sink: &'s mut Vec<&'de RawValue>,
+    sink: &'s mut dyn FnMut(&'de RawValue),
 }
 
 impl<'de> DeserializeSeed<'de> for TopSeed<'_, 'de> {
@@ -325,9 +419,9 @@ impl<'de> Visitor<'de> for TopSeed<'_, 'de> {
     }
 }
 
-/// Reads an array, pushing each element's raw text.
+/// Reads an array, handing each element's raw text to the sink.
 struct ElementsSeed<'s, 'de> {
-    sink: &'s mut Vec<&'de RawValue>,
+    sink: &'s mut dyn FnMut(&'de RawValue),
 }
 
 impl<'de> DeserializeSeed<'de> for ElementsSeed<'_, 'de> {
@@ -347,7 +441,7 @@ impl<'de> Visitor<'de> for ElementsSeed<'_, 'de> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TopKind, A::Error> {
         while let Some(element) = seq.next_element::<&'de RawValue>()? {
-            self.sink.push(element);
+            (self.sink)(element);
         }
         Ok(TopKind::Elements)
     }
