@@ -1,12 +1,13 @@
 //! `AlertService`: subscriptions with resumable cursors, and look-ups of the latest versions.
 //!
 //! Each subscription has its own task that reads the shared log from its own cursor into a
-//! bounded channel, so the log never waits for a subscriber. While it replays what the log holds
-//! after its cursor, or the log itself is still loading the topic's history, the task waits for
-//! room in the channel (the alerts stay in the log), up to a stall timeout. Once at the head of a
-//! caught-up log it never waits: live alerts that do not fit in the channel end the subscription
-//! with RESOURCE_EXHAUSTED and the cursor of the last message it was given, from which the
-//! subscriber resumes (replaying again) without missing anything.
+//! bounded channel, so the log never waits for a subscriber and a subscriber holds at most its
+//! channel's worth of messages. When the channel is full the task waits for room: the alerts
+//! stay in the log, so a burst larger than the channel, or a client slower than the stream, only
+//! makes the subscription fall behind, and it catches up from the log at its client's pace. A
+//! client that reads nothing for the stall timeout is ended with RESOURCE_EXHAUSTED and the cursor
+//! of the last message it was given, from which it resumes without missing anything; one that
+//! falls behind the oldest alert the log holds is ended with OUT_OF_RANGE.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -213,17 +214,6 @@ enum Step {
     Stop,
 }
 
-/// How a subscription hands alerts to its stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pace {
-    /// Replaying what the log holds after the cursor: wait for room in the buffer, since the log
-    /// keeps the alerts, but end a subscriber that reads nothing for the stall timeout.
-    Replay,
-    /// At the head of the log: never wait; more alerts than the buffer holds end the
-    /// subscription, so a slow subscriber costs nothing to the others.
-    Live,
-}
-
 /// What waiting for room in the buffer ended with.
 enum Room<'a> {
     Free(mpsc::Permit<'a, Message>),
@@ -263,16 +253,11 @@ impl Subscription {
         };
         tokio::pin!(stop_requested);
 
-        let mut pace = Pace::Replay;
         loop {
-            match self.catch_up(&mut position, pace).await {
+            match self.catch_up(&mut position).await {
                 (Step::Stop, _) => return,
                 (Step::Continue, true) => heartbeat.reset(),
                 (Step::Continue, false) => {}
-            }
-            // While the log is still loading history, bursts are history too: keep waiting.
-            if self.log.caught_up() {
-                pace = Pace::Live;
             }
             tokio::select! {
                 biased;
@@ -298,7 +283,7 @@ impl Subscription {
 
     /// Sends everything matching from `position` to the end of the log; says whether any alert
     /// was sent.
-    async fn catch_up(&mut self, position: &mut Cursor, pace: Pace) -> (Step, bool) {
+    async fn catch_up(&mut self, position: &mut Cursor) -> (Step, bool) {
         let mut sent_any = false;
         loop {
             let matches = |alert: &mspwatch_alert::Alert| self.matcher.matches(alert);
@@ -310,7 +295,7 @@ impl Subscription {
                 }
             };
             sent_any |= !batch.items.is_empty();
-            if let Step::Stop = self.offer_batch(position, &batch, pace).await {
+            if let Step::Stop = self.send_batch(position, &batch).await {
                 return (Step::Stop, sent_any);
             }
             *position = batch.end;
@@ -320,7 +305,7 @@ impl Subscription {
         }
     }
 
-    async fn offer_batch(&mut self, position: &Cursor, batch: &ReadBatch, pace: Pace) -> Step {
+    async fn send_batch(&mut self, position: &Cursor, batch: &ReadBatch) -> Step {
         let mut running = position.clone();
         for item in &batch.items {
             running.set(item.partition, item.offset.saturating_add(1));
@@ -328,11 +313,7 @@ impl Subscription {
                 cursor: running.encode(),
                 event: Some(Event::Alert(alert_to_proto(&item.alert))),
             };
-            let step = match pace {
-                Pace::Live => self.offer(message, &running, true),
-                Pace::Replay => self.send_waiting(message, &running).await,
-            };
-            if let Step::Stop = step {
+            if let Step::Stop = self.send_waiting(message, &running).await {
                 return Step::Stop;
             }
         }
@@ -346,22 +327,13 @@ impl Subscription {
                 server_time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
             })),
         };
-        self.offer(message, position, false)
-    }
-
-    /// Hands one message to the stream without waiting. A full buffer ends the subscription
-    /// when the message is an alert; a heartbeat that does not fit is dropped.
-    fn offer(&mut self, message: pb::SubscribeResponse, cursor: &Cursor, is_alert: bool) -> Step {
+        // A heartbeat never waits: when the buffer is full, the client has messages to read.
         match self.sender.try_send(Ok(message)) {
             Ok(()) => {
-                self.last_delivered = cursor.clone();
+                self.last_delivered = position.clone();
                 Step::Continue
             }
-            Err(mpsc::error::TrySendError::Full(_)) if !is_alert => Step::Continue,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.end_slow("fell behind its buffer");
-                Step::Stop
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Step::Continue,
             Err(mpsc::error::TrySendError::Closed(_)) => Step::Stop,
         }
     }
@@ -388,15 +360,16 @@ impl Subscription {
             }
             Room::Stalled => {
                 drop(room);
-                self.end_slow("stopped reading while replaying");
+                self.end_stalled();
                 Step::Stop
             }
         }
     }
 
     /// Ends the subscription with RESOURCE_EXHAUSTED and the cursor of the last message given.
-    fn end_slow(&mut self, reason: &'static str) {
-        tracing::info!(cursor = %self.last_delivered, reason, "ended a slow subscriber");
+    fn end_stalled(&mut self) {
+        let cursor = &self.last_delivered;
+        tracing::info!(%cursor, "ended a subscriber that stopped reading");
         self.guard.ended_slow();
         finish(&mut self.end, status::slow_subscriber_status(&self.last_delivered));
     }

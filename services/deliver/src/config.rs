@@ -38,10 +38,10 @@ pub struct GrpcConfig {
     /// Seconds without an alert after which a subscriber gets a heartbeat with its cursor.
     #[serde(default = "default_heartbeat_secs")]
     pub heartbeat_secs: u64,
-    /// Live alerts buffered per subscriber; one that falls further behind is ended with its cursor.
+    /// Alerts buffered per subscriber, ready to send; more wait in the log, not in memory.
     #[serde(default = "default_subscriber_buffer")]
     pub subscriber_buffer: usize,
-    /// Seconds a subscriber replaying from a cursor may read nothing before it is ended.
+    /// Seconds a subscriber may read nothing, while alerts wait for it, before it is ended.
     #[serde(default = "default_stall_secs")]
     pub stall_secs: u64,
     /// Most subscriptions streaming at once; more are refused with RESOURCE_EXHAUSTED.

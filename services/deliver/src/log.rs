@@ -77,7 +77,7 @@ pub struct LogStats {
     pub repeated_versions: u64,
     /// Subscriptions streaming now.
     pub subscribers: u64,
-    /// Subscriptions ended because they fell behind their buffer.
+    /// Subscriptions ended because their client read nothing for the stall timeout.
     pub subscribers_ended_slow: u64,
 }
 

@@ -49,7 +49,8 @@ pub(crate) fn out_of_range_status(error: &OutOfRange) -> Status {
 }
 
 pub(crate) fn slow_subscriber_status(last_delivered: &Cursor) -> Status {
-    with_cursor(Code::ResourceExhausted, "subscriber fell behind its buffer", last_delivered)
+    let message = "subscriber read nothing for the stall timeout";
+    with_cursor(Code::ResourceExhausted, message, last_delivered)
 }
 
 pub(crate) fn shutting_down_status(last_delivered: &Cursor) -> Status {

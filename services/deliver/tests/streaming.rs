@@ -138,7 +138,7 @@ async fn resume_after_slow_end(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_live_subscriber_ends_with_its_cursor_while_others_keep_up() {
     const ALERTS: usize = 4000;
-    let config = GrpcConfig { subscriber_buffer: 200, ..GrpcConfig::default() };
+    let config = GrpcConfig { subscriber_buffer: 200, stall_secs: 1, ..GrpcConfig::default() };
     let server = Running::start(config, 100_000).await;
     let mut stalled_client = small_window_client(&server).await;
     let (mut stalled, _) =
@@ -172,6 +172,46 @@ async fn a_stalled_live_subscriber_ends_with_its_cursor_while_others_keep_up() {
     let expected: Vec<String> = (0..ALERTS).map(|index| format!("al-{index:05}")).collect();
     resume_after_slow_end(&server, &mut stalled, &expected).await;
     assert_eq!(server.log.stats().subscribers_ended_slow, 1, "the replay was never cut short");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_larger_than_the_buffer_and_pausing_readers_end_no_subscriber() {
+    const ALERTS: usize = 3000;
+    let config = GrpcConfig { subscriber_buffer: 16, stall_secs: 1, ..GrpcConfig::default() };
+    let server = Running::start(config, 100_000).await;
+    let mut prompt_client = server.alerts_client().await;
+    let (mut prompt, _) =
+        subscribe(&mut prompt_client, GLOBAL, AlertFilter::default(), "").await.unwrap();
+    let mut pausing_client = server.alerts_client().await;
+    let (mut pausing, _) =
+        subscribe(&mut pausing_client, GLOBAL, AlertFilter::default(), "").await.unwrap();
+    let prompt_reader =
+        tokio::spawn(async move { read_alerts(&mut prompt, ALERTS, PATIENCE).await });
+    // Reads in slices of 500 with a pause between: slower than the burst, never stalled.
+    let pausing_reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < ALERTS {
+            let slice = read_alerts(&mut pausing, 500.min(ALERTS - got.len()), PATIENCE).await;
+            if slice.is_empty() {
+                break;
+            }
+            got.extend(slice);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        got
+    });
+
+    // One burst of 3000 alerts, nearly 200 times the buffer.
+    for index in 0..ALERTS {
+        server.log.push(bulky_alert(index));
+    }
+    let expected: Vec<String> = (0..ALERTS).map(|index| format!("al-{index:05}")).collect();
+    for reader in [prompt_reader, pausing_reader] {
+        let got: Vec<String> = reader.await.unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(got, expected, "every alert once, in order, with no end");
+    }
+    assert_eq!(server.log.stats().subscribers_ended_slow, 0);
     server.stop().await.unwrap();
 }
 
