@@ -205,9 +205,10 @@ where
             Some(_) => self.writer.close(partition),
             None => {
                 self.writer.close(partition);
-                tracing::info!(
+                tracing::debug!(
                     partition = %partition,
-                    "partition released with events not all committed; its last checkpoint stays"
+                    "partition released without a final checkpoint (nothing processed since its \
+                     assignment, or not everything committed); its last checkpoint stays"
                 );
             }
         }
