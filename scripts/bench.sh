@@ -73,18 +73,24 @@ number_before() {
     grep -oE "[0-9.]+ $2" <<<"$1" | head -n 1 | cut -d' ' -f1
 }
 
-# Runs a command, appends its wall-clock seconds to file $1.
+# Runs a command, appends "WALL CPU" (seconds; CPU is user plus system) to file $1.
 time_into() {
-    local file="$1" start end
+    local file="$1" TIMEFORMAT='%R %U %S'
     shift
-    start="$(now_ns)"
-    "$@" >/dev/null
-    end="$(now_ns)"
-    awk -v start="${start}" -v end="${end}" 'BEGIN { printf "%.6f\n", (end - start) / 1e9 }' \
-        >>"${file}"
+    { time "$@" >/dev/null 2>"${WORK}/command.err"; } 2>"${WORK}/time.out" || {
+        cat "${WORK}/command.err" >&2
+        log "failed: $*"
+        exit 1
+    }
+    awk '{ printf "%s %.3f\n", $1, $2 + $3 }' "${WORK}/time.out" >>"${file}"
 }
 
-# Records per second for a median of $1 seconds.
+# The DuckDB script's "WALL CPU" from its line $1.
+duck_times() {
+    echo "$(number_before "$1" "s wall") $(number_before "$1" "s cpu")"
+}
+
+# Records per second for $1 seconds.
 rate_of() {
     awk -v events="${EVENTS}" -v seconds="$1" 'BEGIN { printf "%.0f\n", events / seconds }'
 }
@@ -124,18 +130,19 @@ compare_replay() {
         time_into "${WORK}/t.ignored" "${BIN}/mspwatch-baseline" parse --into ignored "${DATA}"
         time_into "${WORK}/t.value" "${BIN}/mspwatch-baseline" parse --into value "${DATA}"
         line="$(python3 "${REPO}/scripts/bench_duckdb.py" --records "${EVENTS}" "${DATA}")"
-        number_before "${line}" "s," >>"${WORK}/t.duck"
+        duck_times "${line}" >>"${WORK}/t.duck"
         log "${line}"
         line="$(python3 "${REPO}/scripts/bench_duckdb.py" --threads 1 --records "${EVENTS}" \
             "${DATA}")"
-        number_before "${line}" "s," >>"${WORK}/t.duck1"
+        duck_times "${line}" >>"${WORK}/t.duck1"
         log "${line}"
-        log "run ${run}: replay $(tail -n 1 "${WORK}/t.replay") s," \
-            "from standard input $(tail -n 1 "${WORK}/t.stdin") s," \
-            "parse $(tail -n 1 "${WORK}/t.ignored") s"
+        log "run ${run} (wall cpu): replay $(tail -n 1 "${WORK}/t.replay")," \
+            "from standard input $(tail -n 1 "${WORK}/t.stdin")," \
+            "parse $(tail -n 1 "${WORK}/t.ignored") and $(tail -n 1 "${WORK}/t.value")"
     done
     for side in replay stdin ignored value duck duck1; do
-        printf -v "MEDIAN_${side}" '%s' "$(median <"${WORK}/t.${side}")"
+        printf -v "WALL_${side}" '%s' "$(cut -d' ' -f1 "${WORK}/t.${side}" | median)"
+        printf -v "CPU_${side}" '%s' "$(cut -d' ' -f2 "${WORK}/t.${side}" | median)"
     done
 }
 
@@ -265,7 +272,7 @@ compare_consumption() {
     done
     for side in bare fast live; do
         printf -v "RATE_${side}" '%s' "$(cut -d' ' -f1 "${WORK}/r.${side}" | median)"
-        printf -v "CPU_${side}" '%s' "$(cut -d' ' -f2 "${WORK}/r.${side}" | median)"
+        printf -v "MICROS_${side}" '%s' "$(cut -d' ' -f2 "${WORK}/r.${side}" | median)"
     done
 }
 
@@ -332,22 +339,28 @@ machine() {
     echo "$(nproc) cores (${cpu}), ${memory}, $(uname -sr), $(date -u +%F)"
 }
 
+# "WALL_RATE (CPU_RATE)" of replay comparison side $1: records per second of wall-clock time,
+# and per second of CPU time.
+rates() {
+    local wall="WALL_$1" cpu="CPU_$1"
+    echo "$(rate_of "${!wall}") ($(rate_of "${!cpu}"))"
+}
+
 report() {
-    local replay_rate
-    replay_rate="$(rate_of "${MEDIAN_replay}")"
     cat <<EOF
 
 Machine: $(machine)
 Records: ${EVENTS} canonical (${DATA_MB} MB); medians of ${RUNS} interleaved runs.
+Load average before and after: ${LOAD_BEFORE} / $(cut -d' ' -f1-3 /proc/loadavg).
 
 | comparison | mspwatch | reference | figure |
 | --- | --- | --- | --- |
-| 1. replay, events/s | replay FILE, 9 rules: ${replay_rate} | serde_json to IgnoredAny: $(rate_of "${MEDIAN_ignored}") | whole process, file in page cache |
-| | replay - < FILE (one pass): $(rate_of "${MEDIAN_stdin}") | serde_json to Value: $(rate_of "${MEDIAN_value}") | |
-| | | DuckDB, all cores: $(rate_of "${MEDIAN_duck}") | query time, Python start excluded |
-| | | DuckDB, 1 thread: $(rate_of "${MEDIAN_duck1}") | |
-| 2. live intake, msgs/s (CPU µs/record) | mspwatch run: ${RATE_live%.*} (${CPU_live}) | bare consumer, same settings: ${RATE_bare%.*} (${CPU_bare}) | ${LIVE_EVENTS} records, ${PARTITIONS} partitions, first to last |
-| | | bare consumer, fetch.queue.backoff.ms=10: ${RATE_fast%.*} (${CPU_fast}) | |
+| 1. replay, records/s (per CPU-second) | replay FILE, 9 rules: $(rates replay) | serde_json to IgnoredAny: $(rates ignored) | whole process, file in page cache |
+| | replay - < FILE (one pass): $(rates stdin) | serde_json to Value: $(rates value) | |
+| | | DuckDB, all cores: $(rates duck) | query only, Python start excluded |
+| | | DuckDB, 1 thread: $(rates duck1) | |
+| 2. live intake, msgs/s (CPU µs/record) | mspwatch run: ${RATE_live%.*} (${MICROS_live}) | bare consumer, same settings: ${RATE_bare%.*} (${MICROS_bare}) | ${LIVE_EVENTS} records, ${PARTITIONS} partitions, first to last |
+| | | bare consumer, fetch.queue.backoff.ms=10: ${RATE_fast%.*} (${MICROS_fast}) | |
 | 3. latency, ms p50 / p99 / max | alert, quiet topic: ${LAT_ALERT_QUIET} | 1 hop at 10/s: ${LAT_PING_QUIET} | mspwatch: produce to gRPC receipt |
 | | | 2 hops at 10/s: ${LAT_PING2_QUIET} | |
 | | alert, ${RATE}/s background: ${LAT_ALERT_LOAD} | 1 hop at ${RATE}/s: ${LAT_PING_LOAD} | |
@@ -358,6 +371,7 @@ EOF
 main() {
     command -v python3 >/dev/null || { log "python3 is needed"; exit 1; }
     build
+    LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
     generate
     DATA_MB="$(($(stat -c %s "${DATA}") / 1000000))"
     compare_replay
