@@ -166,7 +166,11 @@ pub struct ReceivedAlert {
 pub struct Sample {
     /// When it was taken, µs.
     pub t_us: u64,
-    /// Consumer lag of the audit topic, summed over partitions, in messages.
+    /// Records the brokers had acknowledged to the load tester by then.
+    #[serde(default)]
+    pub acked_total: Option<u64>,
+    /// Consumer lag of the audit topic, summed over partitions, in messages, as the
+    /// detector's Kafka client last saw the partitions' ends.
     pub lag: Option<u64>,
     /// Events the detector has evaluated since it started.
     pub events_total: Option<u64>,

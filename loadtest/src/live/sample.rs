@@ -60,7 +60,8 @@ pub(crate) async fn sample(
             _ = ticks.tick() => {}
             _ = stop.wait_for(|stop| *stop) => break,
         }
-        let sample = take(&options).await;
+        let mut sample = take(&options).await;
+        sample.acked_total = Some(status.acked.load(Ordering::Relaxed));
         if let Some(lag) = sample.lag {
             status.lag.store(lag, Ordering::Relaxed);
         }
@@ -80,6 +81,7 @@ async fn take(options: &SampleOptions) -> Sample {
     let process = options.pid.map(read_process);
     Sample {
         t_us,
+        acked_total: None,
         lag: figures.and_then(|f| f.lag),
         events_total: figures.and_then(|f| f.events_total),
         alerts_total: figures.and_then(|f| f.alerts_total),

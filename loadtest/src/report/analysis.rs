@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::live::files::{ReceivedAlert, WatchedRecord};
+use crate::live::files::{ReceivedAlert, Sample, WatchedRecord};
 use crate::scenario::GroundTruth;
 
 /// World time around a scenario within which an alert on its credential still counts as
@@ -268,6 +268,20 @@ pub fn latency_samples(
     (samples, unsampled)
 }
 
+/// The backlog at each sample: records the brokers acknowledged to the load tester minus
+/// events the detector evaluated since the first sample (which is taken before the first
+/// send). `None` where a figure is missing.
+pub fn backlogs(samples: &[Sample]) -> Vec<Option<u64>> {
+    let base = samples.iter().find_map(|sample| sample.events_total);
+    samples
+        .iter()
+        .map(|sample| {
+            let evaluated = sample.events_total?.checked_sub(base?)?;
+            Some(sample.acked_total?.saturating_sub(evaluated))
+        })
+        .collect()
+}
+
 /// Latency percentiles, ms.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -500,6 +514,28 @@ mod tests {
     }
 
     const T: (&str, &str) = ("2026-11-03T10:00:00Z", "2026-11-03T10:05:00Z");
+
+    #[test]
+    fn the_backlog_counts_acknowledged_records_not_yet_evaluated_since_the_first_sample() {
+        let sample = |acked: Option<u64>, events: Option<u64>| Sample {
+            t_us: 0,
+            acked_total: acked,
+            lag: None,
+            events_total: events,
+            alerts_total: None,
+            cpu_seconds: None,
+            rss_bytes: None,
+            detector_running: None,
+        };
+        let samples = [
+            sample(Some(0), Some(5_000)),
+            sample(Some(1_000), Some(5_400)),
+            sample(None, Some(6_000)),
+            sample(Some(3_000), None),
+            sample(Some(3_000), Some(8_000)),
+        ];
+        assert_eq!(backlogs(&samples), [Some(0), Some(600), None, None, Some(0)]);
+    }
 
     #[test]
     fn percentiles_of_a_known_histogram_are_its_order_statistics() {

@@ -70,7 +70,7 @@ pub(crate) fn latency_chart(report: &Report) -> Result<String, ReportError> {
     Ok(svg)
 }
 
-/// Records sent and events consumed per second, and consumer lag, over the run.
+/// Records sent and events evaluated per second, backlog and consumer lag, over the run.
 pub(crate) fn timeline_chart(report: &Report) -> Result<String, ReportError> {
     let error = chart_error("timeline chart");
     let series = &report.series;
@@ -81,15 +81,19 @@ pub(crate) fn timeline_chart(report: &Report) -> Result<String, ReportError> {
         series.iter().filter_map(|point| Some((point.second as f64, point.consumed?))).collect();
     let lag: Vec<(f64, f64)> =
         series.iter().filter_map(|point| Some((point.second as f64, point.lag? as f64))).collect();
+    let backlog: Vec<(f64, f64)> = series
+        .iter()
+        .filter_map(|point| Some((point.second as f64, point.backlog? as f64)))
+        .collect();
     let rate_top = sent.iter().chain(&consumed).map(|&(_, y)| y).fold(1.0, f64::max) * 1.15;
-    let lag_top = lag.iter().map(|&(_, y)| y).fold(1.0, f64::max) * 1.15;
+    let lag_top = lag.iter().chain(&backlog).map(|&(_, y)| y).fold(1.0, f64::max) * 1.15;
 
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| error(e.to_string()))?;
         let caption = format!(
-            "Sent and consumed per second, and consumer lag (target {:.0} ev/s)",
+            "Sent and evaluated per second, backlog and lag (target {:.0} ev/s)",
             report.run.target_rate
         );
         let mut chart = ChartBuilder::on(&root)
@@ -109,7 +113,7 @@ pub(crate) fn timeline_chart(report: &Report) -> Result<String, ReportError> {
             .map_err(|e| error(e.to_string()))?;
         chart
             .configure_secondary_axes()
-            .y_desc("consumer lag (messages)")
+            .y_desc("records waiting")
             .draw()
             .map_err(|e| error(e.to_string()))?;
         chart
@@ -120,13 +124,18 @@ pub(crate) fn timeline_chart(report: &Report) -> Result<String, ReportError> {
         chart
             .draw_series(LineSeries::new(consumed, GREEN.stroke_width(2)))
             .map_err(|e| error(e.to_string()))?
-            .label("consumed per second (detector)")
+            .label("evaluated per second (detector)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
         chart
-            .draw_secondary_series(LineSeries::new(lag, RED.stroke_width(2)))
+            .draw_secondary_series(LineSeries::new(backlog, RED.stroke_width(2)))
             .map_err(|e| error(e.to_string()))?
-            .label("consumer lag (right axis)")
+            .label("backlog: acknowledged, not yet evaluated (right axis)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        chart
+            .draw_secondary_series(LineSeries::new(lag, MAGENTA.stroke_width(1)))
+            .map_err(|e| error(e.to_string()))?
+            .label("consumer lag, detector metric (right axis)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MAGENTA));
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)

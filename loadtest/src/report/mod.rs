@@ -17,9 +17,9 @@ use crate::live::files::{
 };
 use crate::output::GROUND_TRUTH_FILE;
 use crate::report::analysis::{
-    group_alerts, latency_histogram, latency_samples, match_alert, percentiles, precision_by_rule,
-    recall_by_kind, AlertHistory, InstanceResult, KindRecall, MatchedBy, Percentiles, RecordIndex,
-    RulePrecision, TruthWindow, Verdict,
+    backlogs, group_alerts, latency_histogram, latency_samples, match_alert, percentiles,
+    precision_by_rule, recall_by_kind, AlertHistory, InstanceResult, KindRecall, MatchedBy,
+    Percentiles, RecordIndex, RulePrecision, TruthWindow, Verdict,
 };
 use crate::scenario::GroundTruth;
 
@@ -182,7 +182,13 @@ pub struct DetectorSummary {
     pub lag_mean: Option<f64>,
     /// Lag at the last sample.
     pub lag_final: Option<u64>,
-    /// Seconds after the last send at which lag was first back to zero.
+    /// Largest backlog: records acknowledged by the brokers but not yet evaluated by the
+    /// detector.
+    pub backlog_max: Option<u64>,
+    /// Backlog at the last sample.
+    pub backlog_final: Option<u64>,
+    /// Seconds after the last send at which the backlog (or, without it, the lag) was first
+    /// back to zero.
     pub caught_up_after_secs: Option<f64>,
     /// Events evaluated per second between the first send and the last.
     pub consumed_rate: Option<f64>,
@@ -207,8 +213,10 @@ pub struct SecondPoint {
     pub sent: u64,
     /// Events the detector evaluated per second around this second.
     pub consumed: Option<f64>,
-    /// Consumer lag.
+    /// Consumer lag, as the detector reports it.
     pub lag: Option<u64>,
+    /// Records acknowledged by the brokers but not yet evaluated by the detector.
+    pub backlog: Option<u64>,
     /// Detector CPU, percent of one core.
     pub cpu_percent: Option<f64>,
     /// Detector resident memory, MiB.
@@ -524,17 +532,25 @@ fn detector_summary(
         (Some(a), Some(b)) => rate(a, b, cpu).map(|r| r * 100.0),
         _ => None,
     };
+    let backlog = backlogs(samples);
+    let has_backlog = backlog.iter().any(Option::is_some);
     let caught_up_after_secs = last_send_secs.and_then(|last| {
         samples
             .iter()
-            .find(|s| secs(s.t_us) >= last && s.lag == Some(0))
-            .map(|s| secs(s.t_us) - last)
+            .zip(&backlog)
+            .find(|(s, backlog)| {
+                let caught_up = if has_backlog { **backlog == Some(0) } else { s.lag == Some(0) };
+                secs(s.t_us) >= last && caught_up
+            })
+            .map(|(s, _)| secs(s.t_us) - last)
     });
     let detector = DetectorSummary {
         samples: samples.len() as u64,
         lag_max: lags.iter().copied().max(),
         lag_mean: (!lags.is_empty()).then(|| lags.iter().sum::<u64>() as f64 / lags.len() as f64),
         lag_final: samples.iter().rev().find_map(|s| s.lag),
+        backlog_max: backlog.iter().flatten().copied().max(),
+        backlog_final: backlog.iter().rev().find_map(|b| *b),
         caught_up_after_secs,
         consumed_rate,
         cpu_mean_percent: cpu_mean,
@@ -560,6 +576,7 @@ fn detector_summary(
                 sent,
                 consumed: pair.and_then(|(a, b)| rate(a, b, events)),
                 lag: here.and_then(|s| s.lag),
+                backlog: position.and_then(|p| backlog.get(p).copied().flatten()),
                 cpu_percent: pair.and_then(|(a, b)| rate(a, b, cpu)).map(|r| r * 100.0),
                 rss_mib: here.and_then(|s| s.rss_bytes).map(|b| mib(b as f64)),
             }

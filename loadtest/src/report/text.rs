@@ -211,8 +211,11 @@ fn detector(out: &mut String, report: &Report) {
     let count = |value: Option<u64>| value.map_or("-".into(), thousands);
     let _ = writeln!(
         out,
-        "detector ({} samples): lag max {}, mean {}, at end {}; caught up {} after the last send",
+        "detector ({} samples): backlog max {}, at end {}; consumer lag max {}, mean {}, at end \
+         {}; caught up {} after the last send",
         d.samples,
+        count(d.backlog_max),
+        count(d.backlog_final),
         count(d.lag_max),
         figure(d.lag_mean, ""),
         count(d.lag_final),
@@ -220,7 +223,7 @@ fn detector(out: &mut String, report: &Report) {
     );
     let _ = writeln!(
         out,
-        "  consumed {} ev/s while sending; CPU mean {}, peak {}; RSS mean {}, peak {}{}",
+        "  evaluated {} ev/s while sending; CPU mean {}, peak {}; RSS mean {}, peak {}{}",
         d.consumed_rate.map_or("-".into(), |r| thousands(r.round() as u64)),
         figure(d.cpu_mean_percent, "%"),
         figure(d.cpu_peak_percent, "%"),
