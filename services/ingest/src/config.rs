@@ -257,7 +257,7 @@ pub struct GrpcSection {
     /// How often a subscriber with nothing to receive gets a heartbeat.
     #[serde(default = "default_heartbeat")]
     pub heartbeat: ConfigDuration,
-    /// Alerts buffered per subscriber before a slow one is ended with its cursor.
+    /// Alerts buffered per subscriber, ready to send; more wait in the shared log.
     #[serde(default = "default_subscriber_buffer")]
     pub subscriber_buffer: u32,
     /// Serve without TLS on an address other than loopback.
@@ -266,7 +266,8 @@ pub struct GrpcSection {
     /// With `tls_client_ca`: also admit TLS clients that present no certificate.
     #[serde(default)]
     pub client_cert_optional: bool,
-    /// How long a subscriber replaying from a cursor may read nothing before it is ended.
+    /// How long a subscriber may read nothing while alerts wait for it before it is ended
+    /// with its cursor.
     #[serde(default = "default_grpc_stall_timeout")]
     pub stall_timeout: ConfigDuration,
     /// Most subscriptions streaming at once.

@@ -62,7 +62,7 @@ impl DeliveryMetrics {
         );
         registry.register(
             "mspwatch_grpc_subscribers_ended_slow",
-            "Subscriptions ended with their cursor because they fell behind",
+            "Subscriptions ended with their cursor because their client stopped reading",
             delivery.subscribers_ended_slow.clone(),
         );
         registry.register(
