@@ -17,7 +17,7 @@
 #   CARGO_TARGET_DIR   where the release binaries are built (default target)
 #
 # It builds the release binaries, generates canonical records into a temporary directory, starts
-# its own broker on a free 127.0.0.1 port, and removes all of it on exit. It takes about six
+# its own broker on a free 127.0.0.1 port, and removes all of it on exit. It takes about five
 # minutes after the build on a 2-core machine. Needs python3 (DuckDB is installed with pip at
 # the pinned version when missing).
 set -euo pipefail
