@@ -24,7 +24,9 @@ set -euo pipefail
 
 readonly REPO="$(cd "$(dirname "$0")/.." && pwd)"
 readonly EVENTS="${BENCH_EVENTS:-1000000}"
-readonly LIVE_EVENTS="${BENCH_LIVE_EVENTS:-200000}"
+LIVE_EVENTS="${BENCH_LIVE_EVENTS:-200000}"
+((LIVE_EVENTS <= EVENTS)) || LIVE_EVENTS="${EVENTS}"
+readonly LIVE_EVENTS
 readonly RUNS="${BENCH_RUNS:-3}"
 readonly ATTACKS="${BENCH_ATTACKS:-20}"
 readonly RATE="${BENCH_RATE:-1000}"
