@@ -2,15 +2,19 @@
 //! memory.
 //!
 //! A source is a file or standard input. Its bytes are gunzipped when they start with the gzip
-//! magic number, whatever the file is called. Then the shape is detected: a JSON array or a
-//! `{"Records": [...]}` document (or any first line that is not a complete JSON value) is read
-//! whole, up to a cap, and handed over as a document; anything else is streamed line by line,
-//! and a line longer than the record cap is skipped to its end without being held in memory.
+//! magic number, whatever the file is called, and gunzipping stops with an error naming the
+//! source when the output grows past the expansion or size limit (a decompression bomb). Then
+//! the shape is detected: a JSON array or a `{"Records": [...]}` document (or any first line
+//! that is not a complete JSON value) is read whole, up to a cap, and handed over as a
+//! document; anything else is streamed line by line, and a line longer than the record cap is
+//! skipped to its end without being held in memory.
 
+use std::cell::Cell;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use flate2::bufread::MultiGzDecoder;
 use indicatif::ProgressBar;
@@ -56,14 +60,24 @@ pub struct InputError {
     pub error: io::Error,
 }
 
-/// Caps on what one source may make the reader hold in memory.
+/// Caps on what one source may make the reader hold in memory, or read.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Longest line kept; a longer one is rejected as `record_too_large`.
     pub max_record_bytes: usize,
     /// Largest document read whole; a larger one is rejected as `document_too_large`.
     pub max_document_bytes: usize,
+    /// Gzip: most times the decompressed bytes may outnumber the compressed bytes read, once
+    /// past [`RATIO_CHECKED_AFTER`]; past it reading stops with an error.
+    pub max_gzip_ratio: u64,
+    /// Gzip: most decompressed bytes read from one source; past it reading stops with an
+    /// error. `None`: no limit but the ratio.
+    pub max_decompressed_bytes: Option<u64>,
 }
+
+/// Decompressed bytes read before the expansion ratio is checked, so that small files that
+/// compress very well are read whatever their ratio.
+pub const RATIO_CHECKED_AFTER: u64 = 16 << 20;
 
 /// A record the reader refuses before any decoding.
 #[derive(Debug)]
@@ -193,7 +207,7 @@ pub fn read_source(
         Source::File(path) => Box::new(progress.wrap_read(File::open(path).map_err(input_error)?)),
     };
     let size_hint = source_size(source);
-    let mut reader = decompressed(raw, size_hint).map_err(input_error)?;
+    let mut reader = decompressed(raw, size_hint, limits).map_err(input_error)?;
     read_records(&name, &mut *reader.stream, reader.size_hint, limits, sink).map_err(|failure| {
         match failure {
             Failure::Read(error) => input_error(error),
@@ -209,17 +223,86 @@ struct Decompressed {
 }
 
 /// Wraps `raw` in a gzip decoder when it starts with the gzip magic number.
-fn decompressed(mut raw: Box<dyn Read>, size_hint: Option<u64>) -> io::Result<Decompressed> {
+fn decompressed(
+    mut raw: Box<dyn Read>,
+    size_hint: Option<u64>,
+    limits: Limits,
+) -> io::Result<Decompressed> {
     let mut magic = Vec::with_capacity(GZIP_MAGIC.len());
     (&mut raw).take(GZIP_MAGIC.len() as u64).read_to_end(&mut magic)?;
     let is_gzip = magic == GZIP_MAGIC;
-    let whole = BufReader::with_capacity(BUFFER_BYTES, io::Cursor::new(magic).chain(raw));
+    let compressed = Rc::new(Cell::new(0u64));
+    let counted =
+        Counted { inner: io::Cursor::new(magic).chain(raw), count: Rc::clone(&compressed) };
+    let whole = BufReader::with_capacity(BUFFER_BYTES, counted);
     if !is_gzip {
         return Ok(Decompressed { stream: Box::new(whole), size_hint });
     }
     // Several gzip members one after another are one stream, as `cat a.gz b.gz` makes.
-    let inflated = BufReader::with_capacity(BUFFER_BYTES, MultiGzDecoder::new(whole));
+    let inflated = Bounded {
+        inner: MultiGzDecoder::new(whole),
+        compressed,
+        decompressed: 0,
+        max_ratio: limits.max_gzip_ratio,
+        max_bytes: limits.max_decompressed_bytes,
+    };
+    let inflated = BufReader::with_capacity(BUFFER_BYTES, inflated);
     Ok(Decompressed { stream: Box::new(inflated), size_hint: None })
+}
+
+/// A reader that counts the bytes read through it into a shared cell.
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.count.set(self.count.get().saturating_add(read as u64));
+        Ok(read)
+    }
+}
+
+/// A gzip decoder that stops with an error when its output outgrows the limits: more than
+/// `max_ratio` times the compressed bytes read (once past [`RATIO_CHECKED_AFTER`]), or more
+/// than `max_bytes`.
+struct Bounded<R> {
+    inner: R,
+    compressed: Rc<Cell<u64>>,
+    decompressed: u64,
+    max_ratio: u64,
+    max_bytes: Option<u64>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.decompressed = self.decompressed.saturating_add(read as u64);
+        let compressed = self.compressed.get().max(1);
+        if self.max_bytes.is_some_and(|max| self.decompressed > max) {
+            let max = self.max_bytes.unwrap_or_default();
+            return Err(bomb(format!(
+                "gzip data decompresses to more than {max} bytes (--max-decompressed-bytes)"
+            )));
+        }
+        let ratio_exceeded = self.decompressed > compressed.saturating_mul(self.max_ratio);
+        if self.decompressed > RATIO_CHECKED_AFTER && ratio_exceeded {
+            return Err(bomb(format!(
+                "gzip data expands more than {} times ({} bytes from {compressed}; \
+                 --max-gzip-ratio), a decompression bomb or a file to read with a higher limit",
+                self.max_ratio, self.decompressed
+            )));
+        }
+        Ok(read)
+    }
+}
+
+fn bomb(message: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{message}; stopped reading, after the records before this point"),
+    )
 }
 
 /// Why `read_records` stopped.
@@ -443,6 +526,8 @@ fn read_lines(
 ) -> Result<(), Failure> {
     let mut line = Vec::new();
     loop {
+        let blank = skip_line_feeds(stream).map_err(Failure::Read)?;
+        line_no = line_no.saturating_add(blank);
         let read =
             read_bounded_line(stream, &mut line, limits.max_record_bytes).map_err(Failure::Read)?;
         if matches!(read, LineRead::End) {
@@ -476,6 +561,26 @@ fn handle_line(
                 excerpt: excerpt(line),
             };
             sink.refuse(name, refusal).map_err(Failure::Sink)
+        }
+    }
+}
+
+/// Consumes the line feeds at the front of the stream; returns how many. Runs of empty lines
+/// (a stream of nothing but line feeds, say) then cost a scan, not a line each.
+fn skip_line_feeds(stream: &mut dyn BufRead) -> io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buffer = match stream.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        let feeds = buffer.iter().take_while(|&&byte| byte == b'\n').count();
+        let exhausted = feeds == buffer.len() && feeds > 0;
+        stream.consume(feeds);
+        skipped = skipped.saturating_add(feeds as u64);
+        if !exhausted {
+            return Ok(skipped);
         }
     }
 }

@@ -32,7 +32,12 @@ impl RecordSink for Collected {
     }
 }
 
-const LIMITS: Limits = Limits { max_record_bytes: 64, max_document_bytes: 256 };
+const LIMITS: Limits = Limits {
+    max_record_bytes: 64,
+    max_document_bytes: 256,
+    max_gzip_ratio: 100,
+    max_decompressed_bytes: None,
+};
 
 /// Reads `input` through a reader with a tiny buffer, so records straddle buffer boundaries.
 fn collect(input: &[u8], limits: Limits) -> Collected {
@@ -163,7 +168,7 @@ fn gzip(members: &[&[u8]]) -> Vec<u8> {
 }
 
 fn decompress_all(bytes: Vec<u8>) -> io::Result<Vec<u8>> {
-    let mut reader = decompressed(Box::new(io::Cursor::new(bytes)), None)?;
+    let mut reader = decompressed(Box::new(io::Cursor::new(bytes)), None, LIMITS)?;
     let mut out = Vec::new();
     reader.stream.read_to_end(&mut out)?;
     Ok(out)
@@ -231,4 +236,50 @@ fn named_files_are_read_whatever_their_extension_and_missing_ones_reported() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].source_name, missing.display().to_string());
     assert_eq!(errors[0].error.kind(), io::ErrorKind::NotFound);
+}
+
+/// `members` gzip members of one MiB of line feeds each: about a thousand times smaller
+/// than what they expand to.
+fn gzip_bomb(members: usize) -> Vec<u8> {
+    let member = gzip(&[&vec![b'\n'; 1 << 20]]);
+    member.repeat(members)
+}
+
+#[test]
+fn gzip_that_expands_past_the_ratio_stops_with_an_error_soon_after_the_check_starts() {
+    let bomb = gzip_bomb(40);
+    let mut reader = decompressed(Box::new(io::Cursor::new(bomb)), None, LIMITS).unwrap();
+    let mut out = Vec::new();
+    let error = reader.stream.read_to_end(&mut out).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    let message = error.to_string();
+    assert!(message.contains("expands more than 100 times"), "{message}");
+    assert!(message.contains("--max-gzip-ratio"), "{message}");
+    let read = out.len() as u64;
+    assert!(read <= RATIO_CHECKED_AFTER + (1 << 20), "stopped after {read} bytes");
+}
+
+#[test]
+fn gzip_within_the_ratio_or_under_the_checked_size_is_read_whole() {
+    let small_bomb = gzip_bomb(8);
+    assert_eq!(decompress_all(small_bomb).unwrap().len(), 8 << 20, "under 16 MiB: no check");
+    let relaxed = Limits { max_gzip_ratio: 5_000, ..LIMITS };
+    let bomb = gzip_bomb(20);
+    let mut reader = decompressed(Box::new(io::Cursor::new(bomb)), None, relaxed).unwrap();
+    let mut out = Vec::new();
+    reader.stream.read_to_end(&mut out).unwrap();
+    assert_eq!(out.len(), 20 << 20);
+}
+
+#[test]
+fn gzip_past_the_size_limit_stops_with_an_error() {
+    let limits = Limits { max_decompressed_bytes: Some(1000), ..LIMITS };
+    let compressed = gzip(&[&b"{\"a\":1}\n".repeat(1000)]);
+    let mut reader = decompressed(Box::new(io::Cursor::new(compressed)), None, limits).unwrap();
+    let mut out = Vec::new();
+    let error = reader.stream.read_to_end(&mut out).unwrap_err();
+    assert!(error.to_string().contains("more than 1000 bytes"), "{error}");
+    let plain = b"{\"a\":1}\n".repeat(1000);
+    let mut reader = decompressed(Box::new(io::Cursor::new(plain)), None, limits).unwrap();
+    assert!(reader.stream.read_to_end(&mut Vec::new()).is_ok(), "the limit is for gzip only");
 }
