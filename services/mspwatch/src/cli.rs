@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mspwatch_alert::format::AlertFormat;
+use mspwatch_engine::ByteSize;
 
 /// Detects stolen MSP credentials used against backups, from audit logs.
 #[derive(Debug, Parser)]
@@ -214,6 +215,12 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N")]
     pub max_tracked: Option<usize>,
 
+    /// Most memory the detector's state may take (e.g. 512MiB, at least 16MiB); past it, the
+    /// least recently active entries are evicted, those seen only once first. With `--brokers`
+    /// the partitions' detectors share it equally.
+    #[arg(long, value_name = "BYTES", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<ByteSize>,
+
     /// Longest record (line) accepted; longer ones are rejected as `record_too_large`.
     #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
     pub max_record_bytes: usize,
@@ -221,6 +228,21 @@ pub struct ReplayArgs {
     /// Largest whole-document file (JSON array or `{"Records": [...]}`) read into memory.
     #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_size)]
     pub max_document_bytes: usize,
+
+    /// Gzip input: most times its decompressed bytes may outnumber its compressed bytes, once
+    /// past 16 MiB; a source that expands more (a decompression bomb) stops with an error.
+    #[arg(
+        long,
+        value_name = "RATIO",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_gzip_ratio: u64,
+
+    /// Gzip input: most bytes one source may decompress to; a source that decompresses to
+    /// more stops with an error. No limit but the ratio when absent.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_decompressed_bytes: Option<usize>,
 
     /// Do not print the closing summary.
     #[arg(long, short)]
@@ -320,6 +342,18 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     number.checked_mul(unit_ms).ok_or_else(|| format!("duration `{text}` is too long"))
 }
 
+/// The smallest `--memory-limit` accepted.
+const MIN_MEMORY_LIMIT: u64 = 16 << 20;
+
+/// Parses a memory limit: a size of at least 16 MiB.
+pub fn parse_memory_limit(text: &str) -> Result<ByteSize, String> {
+    let limit: ByteSize = text.parse().map_err(|error| format!("{error}"))?;
+    if limit.bytes() < MIN_MEMORY_LIMIT {
+        return Err(format!("a memory limit must be at least 16MiB, not {limit}"));
+    }
+    Ok(limit)
+}
+
 /// Parses a size in bytes such as `16MiB`, `4KiB`, `1GiB`, `512k` or `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -368,6 +402,14 @@ mod tests {
         assert!(parse_duration_ms("5").is_err(), "a unit is required except for zero");
         assert!(parse_duration_ms("-5m").is_err());
         assert!(parse_duration_ms("99999999999999999d").is_err());
+    }
+
+    #[test]
+    fn memory_limits_parse_as_sizes_of_at_least_16_mib() {
+        assert_eq!(parse_memory_limit("512MiB"), Ok(ByteSize(512 << 20)));
+        assert_eq!(parse_memory_limit("16M"), Ok(ByteSize(16 << 20)));
+        assert!(parse_memory_limit("1MiB").unwrap_err().contains("at least 16MiB"));
+        assert!(parse_memory_limit("plenty").unwrap_err().contains("not a size"));
     }
 
     #[test]

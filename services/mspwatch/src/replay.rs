@@ -13,7 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mspwatch_alert::format::AlertFormat;
 use mspwatch_alert::Alert;
 use mspwatch_engine::{Engine, EngineConfig, EngineStats};
-use mspwatch_event::decode::{decode_record, split_line, split_records, Decoded};
+use mspwatch_event::decode::{
+    decode_record, for_each_line_record, for_each_record, Decoded, SplitItem,
+};
 use mspwatch_event::{Directory, Event};
 use mspwatch_ingest::{replay_range, ReplayItem, ReplayRequest};
 use mspwatch_rules::RuleSet;
@@ -34,6 +36,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     let limits = Limits {
         max_record_bytes: args.max_record_bytes,
         max_document_bytes: args.max_document_bytes,
+        max_gzip_ratio: args.max_gzip_ratio,
+        max_decompressed_bytes: args.max_decompressed_bytes.map(|bytes| bytes as u64),
     };
     if args.paths.iter().filter(|path| path.as_os_str() == "-").count() > 1 {
         return Err(Failure::config("standard input (`-`) may be named only once"));
@@ -86,6 +90,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     if !args.quiet {
         output::summary(&summary);
     }
+    log_finish(&summary);
     if !unreadable.is_empty() {
         output::error(format!("{} input(s) could not be read", unreadable.len()));
         return Ok(ExitCode::from(1));
@@ -148,7 +153,32 @@ fn run_kafka(args: &ReplayArgs) -> Result<ExitCode, Failure> {
     if !args.quiet {
         output::summary(&summary);
     }
+    log_finish(&summary);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logs the end of a replay with the most memory the process held (at info, so that hostile
+/// input checks and capacity planning can read it with `MSPWATCH_LOG=info`).
+fn log_finish(summary: &Summary) {
+    let engine = &summary.engine;
+    tracing::info!(
+        peak_resident_kib = peak_resident_kib(),
+        records = summary.records,
+        evicted = engine.evicted,
+        state_bytes = engine.state_bytes,
+        released_early = engine.released_early,
+        "replay finished"
+    );
+}
+
+/// The most resident memory this process has held, in KiB (`VmHWM`; 0 where unknown).
+fn peak_resident_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The event-time window of `--from` (inclusive) and `--to` (exclusive).
@@ -200,6 +230,8 @@ impl EngineRecipe {
             allowed_lateness_ms: hold_ms,
             reorder_hold_ms: Some(hold_ms),
             max_tracked_keys: args.max_tracked.unwrap_or(defaults.max_tracked_keys),
+            // One limit for every engine of the replay: a Kafka replay's partitions share it.
+            memory_limit: args.memory_limit.map(mspwatch_engine::MemoryLimit::new),
             ..defaults
         };
         let baselines = match &args.baseline_in {
@@ -414,6 +446,23 @@ impl Replay {
         }
     }
 
+    /// Takes one framed record, or rejects what could not be framed with `excerpt` of the
+    /// input at its line.
+    fn split_item<'a>(
+        &mut self,
+        source: &str,
+        item: SplitItem<'a>,
+        excerpt: impl Fn(u64) -> &'a [u8],
+    ) -> io::Result<()> {
+        match item {
+            Ok(record) => self.record(source, record.line, record.bytes),
+            Err((line, error)) => {
+                self.summary.records += 1;
+                self.reject(source, line, error.reason, &error.detail, excerpt(line))
+            }
+        }
+    }
+
     /// Decodes one record and gives its event to the engine. The decoder refuses invalid
     /// UTF-8 itself; a NUL byte is refused here with a reason of its own.
     fn record(&mut self, source: &str, line: u64, bytes: &[u8]) -> io::Result<()> {
@@ -539,34 +588,39 @@ fn add_stats(total: &mut EngineStats, more: &EngineStats) {
     total.alert_versions += more.alert_versions;
     total.pending += more.pending;
     total.state_entries += more.state_entries;
+    total.state_bytes += more.state_bytes;
+    total.memory_budget_bytes += more.memory_budget_bytes;
+    total.released_early += more.released_early;
+    let (sum, add) = (&mut total.evictions, &more.evictions);
+    sum.credentials += add.credentials;
+    sum.tenants += add.tenants;
+    sum.msps += add.msps;
+    sum.event_ids += add.event_ids;
+    sum.rule_state += add.rule_state;
+    sum.incidents += add.incidents;
 }
 
+/// Records are handed over one at a time, never collected, so that an input of many tiny
+/// records (`[1,1,1,...]`) takes no more memory than its own bytes.
 impl RecordSink for Replay {
     fn line(&mut self, source: &str, line_no: u64, bytes: &[u8]) -> io::Result<()> {
-        for record in split_line(bytes, line_no) {
-            match record {
-                Ok(record) => self.record(source, record.line, record.bytes)?,
-                Err((line, error)) => {
-                    self.summary.records += 1;
-                    self.reject(source, line, error.reason, &error.detail, bytes)?;
-                }
+        let mut outcome = Ok(());
+        for_each_line_record(bytes, line_no, &mut |item| {
+            if outcome.is_ok() {
+                outcome = self.split_item(source, item, |_| bytes);
             }
-        }
-        Ok(())
+        });
+        outcome
     }
 
     fn document(&mut self, source: &str, bytes: &[u8]) -> io::Result<()> {
-        for record in split_records(bytes) {
-            match record {
-                Ok(record) => self.record(source, record.line, record.bytes)?,
-                Err((line, error)) => {
-                    self.summary.records += 1;
-                    let record = line_excerpt(bytes, line);
-                    self.reject(source, line, error.reason, &error.detail, record)?;
-                }
+        let mut outcome = Ok(());
+        for_each_record(bytes, &mut |item| {
+            if outcome.is_ok() {
+                outcome = self.split_item(source, item, |line| line_excerpt(bytes, line));
             }
-        }
-        Ok(())
+        });
+        outcome
     }
 
     fn refuse(&mut self, source: &str, refusal: Refusal<'_>) -> io::Result<()> {
