@@ -57,8 +57,6 @@ fn a_flood_of_new_credentials_and_tenants_stays_within_the_limit_and_the_attack_
         ..EngineConfig::default()
     };
     let (unlimited_alerts, unlimited_stats, unlimited_bytes, _) = run(unlimited, FLOOD);
-    eprintln!("limited: {stats:?} most {most_bytes}");
-    eprintln!("unlimited: {unlimited_stats:?} most {unlimited_bytes}");
     assert!(unlimited_bytes > 2 * limit.bytes(), "the flood must need more than the limit");
     assert!(most_bytes <= limit.bytes(), "{most_bytes} bytes of state, limit {limit}");
     assert_eq!(stats.memory_budget_bytes, limit.bytes());

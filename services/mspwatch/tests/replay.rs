@@ -263,7 +263,7 @@ fn a_line_larger_than_memory_allows_is_rejected_as_too_large() {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn a_gzip_bomb_is_rejected_in_bounded_memory_and_time() {
+fn a_gzip_bomb_is_stopped_by_its_ratio_or_read_through_in_bounded_memory_and_time() {
     let dir = tempfile::tempdir().unwrap();
     let bomb = dir.path().join("bomb.jsonl.gz");
     let mut encoder = GzEncoder::new(fs::File::create(&bomb).unwrap(), Compression::fast());
@@ -275,18 +275,31 @@ fn a_gzip_bomb_is_rejected_in_bounded_memory_and_time() {
     assert!(fs::metadata(&bomb).unwrap().len() < 8 << 20, "1 GiB compressed to a few MiB");
     let rejects_path = dir.path().join("rejects.jsonl");
     let rules = rules_dir();
+    let replay_bomb = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--rejects",
+            rejects_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(bomb.to_str().unwrap());
+        let started = Instant::now();
+        let output = run_command(&mut with_memory_cap(160 * 1024, &args), b"");
+        (output, started.elapsed())
+    };
 
-    let args = [
-        "replay",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--rejects",
-        rejects_path.to_str().unwrap(),
-        bomb.to_str().unwrap(),
-    ];
-    let started = Instant::now();
-    let output = run_command(&mut with_memory_cap(160 * 1024, &args), b"");
-    let elapsed = started.elapsed();
+    // By default it expands too far: reading stops with an error naming the file.
+    let (output, elapsed) = replay_bomb(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(stderr(&output).contains("bomb.jsonl.gz"), "{}", describe(&output));
+    assert!(stderr(&output).contains("--max-gzip-ratio"), "{}", describe(&output));
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    assert!(rejects(&rejects_path).is_empty());
+
+    // Allowed to expand, its one line of a gibibyte is refused without being held.
+    let (output, elapsed) = replay_bomb(&["--max-gzip-ratio", "100000"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(elapsed < Duration::from_secs(120), "took {elapsed:?}");
     let rejected = rejects(&rejects_path);
@@ -516,4 +529,45 @@ fn standard_input_named_twice_is_bad_usage() {
     let output = replay_with_stdin(&["-", "-"], b"{}\n");
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(stderr(&output).contains("only once"), "{}", describe(&output));
+}
+
+/// `count` events, each from a credential and in a tenant never seen before, a second apart
+/// from 2026-11-05T02:00:00Z; one in ten is a deletion.
+fn flood_lines(count: usize) -> String {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-05T02:00:00Z").unwrap();
+    (0..count)
+        .map(|index| {
+            let time = (start + chrono::Duration::milliseconds(index as i64 * 250)).to_rfc3339();
+            let actor = format!("flood-cred-{index}");
+            let tenant = format!("flood-tn-{index}");
+            let mut event = if index % 10 == 0 {
+                delete_event(&format!("flood-{index}"), &time, &tenant, &actor)
+            } else {
+                run_event(&format!("flood-{index}"), &time, &tenant)
+            };
+            event["actor"]["id"] = Value::from(actor);
+            format!("{event}\n")
+        })
+        .collect()
+}
+
+#[test]
+fn a_memory_limit_evicts_a_flood_of_new_credentials_and_the_attack_is_still_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let flood = dir.path().join("flood.jsonl");
+    fs::write(&flood, flood_lines(40_000)).unwrap();
+    let attack = dir.path().join("attack.jsonl");
+    fs::write(&attack, json_lines(&attack_events())).unwrap();
+    let (flood, attack) = (flood.to_str().unwrap(), attack.to_str().unwrap());
+
+    let output = replay(&["--memory-limit", "16MiB", flood, attack]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(rule_ids(&parsed_lines(&output)).contains(&DELETION_RULE));
+    let evicted = summary_count(&output, "keys evicted").unwrap_or(0);
+    assert!(evicted > 40_000, "{}", describe(&output));
+
+    let unlimited = replay(&[flood, attack]);
+    assert_eq!(summary_count(&unlimited, "keys evicted"), None, "{}", describe(&unlimited));
+    let output = run(&["replay", "--memory-limit", "1MiB", attack]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
 }
