@@ -112,7 +112,7 @@ enum Command {
         #[arg(long, default_value_t = 400)]
         size: usize,
         /// `fetch.wait.max.ms` of the consumer that reads the pings back; by default the
-        /// client's default, or 100 with --relay-topic (as mspwatch's alerts topic reader).
+        /// client's default, or 10 with --relay-topic (as mspwatch's alerts topic reader).
         #[arg(long)]
         fetch_wait_ms: Option<u32>,
         /// How the relay produces (by default as mspwatch's alerts producer).
@@ -203,7 +203,7 @@ fn run(cli: Cli) -> Result<()> {
             fetch_wait_ms,
             relay_producer,
         } => {
-            let fetch_wait_ms = fetch_wait_ms.or(relay_topic.as_ref().map(|_| 100));
+            let fetch_wait_ms = fetch_wait_ms.or(relay_topic.as_ref().map(|_| 10));
             let plan = pingpong::PingpongPlan {
                 brokers,
                 topic,
