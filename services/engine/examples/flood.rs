@@ -131,7 +131,15 @@ fn main() -> ExitCode {
     let evictions: Vec<String> =
         stats.evictions.by_kind().iter().map(|(kind, count)| format!("{kind} {count}")).collect();
     println!("  evicted: {} ({})", stats.evicted, evictions.join(", "));
-    println!("  held events evaluated early: {}", stats.released_early);
+    println!(
+        "  events: {} in, {} evaluated ({} of them early, out of the hold), {} too late, {} \
+         duplicates",
+        stats.events_in,
+        stats.events_evaluated,
+        stats.released_early,
+        stats.too_late,
+        stats.duplicates
+    );
 
     let deletion = attacker
         .iter()
