@@ -13,6 +13,9 @@ use crate::world::WorldConfig;
 const END_RESERVE_MS: i64 = 7 * HOUR_MS;
 /// World time before the first scenario of the default plan: the rules that learn need a day.
 const WARM_UP_MS: i64 = DAY_MS;
+/// Least world time between two scenarios of the default plan, so that one scenario's alerts
+/// and time to detect do not run into the next one's.
+const SPACING_MS: i64 = HOUR_MS;
 
 /// Which scenarios a run injects.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +62,7 @@ pub enum PlanError {
     /// The run is too short for the default plan.
     #[error(
         "the run covers {days:.2} world days, too few for the default plan (a day of warm-up, \
-         then the scenarios, then 7 hours for the longest to finish); send more records or \
+         an hour per scenario, then 7 hours for the longest to finish); send more records or \
          shorten --day-length"
     )]
     TooShort {
@@ -180,12 +183,13 @@ fn requests(
         LiveAttacks::Default => {
             let first = settings.start_ms + WARM_UP_MS;
             let last = end_ms - END_RESERVE_MS;
-            if last <= first {
+            let count = ScenarioKind::ALL.len() as i64;
+            if last - first < count * SPACING_MS {
                 let days = (end_ms - settings.start_ms) as f64 / DAY_MS as f64;
                 return Err(PlanError::TooShort { days });
             }
             let (low, high) = (clock.index_at(first), clock.index_at(last));
-            let count = ScenarioKind::ALL.len() as u64;
+            let count = count as u64;
             Ok(ScenarioKind::ALL
                 .iter()
                 .zip(0_u64..)
@@ -231,9 +235,14 @@ mod tests {
     }
 
     #[test]
-    fn a_run_shorter_than_a_day_and_a_bit_is_refused_for_the_default_plan() {
-        let result = plan_run(&settings(10_000, LiveAttacks::Default));
-        assert!(matches!(result, Err(PlanError::TooShort { .. })), "{:?}", result.err());
+    fn a_run_too_short_to_space_the_scenarios_an_hour_apart_is_refused() {
+        // About 1.2 and 1.6 world days: a day of warm-up and 7 hours at the end leave less
+        // than the 10 hours ten scenarios need.
+        for records in [12_000, 15_000] {
+            let result = plan_run(&settings(records, LiveAttacks::Default));
+            assert!(matches!(result, Err(PlanError::TooShort { .. })), "{:?}", result.err());
+        }
+        assert!(plan_run(&settings(20_000, LiveAttacks::Default)).is_ok());
     }
 
     #[test]

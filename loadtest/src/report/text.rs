@@ -8,11 +8,15 @@ use crate::report::Report;
 pub fn render_text(report: &Report) -> String {
     let mut out = String::new();
     producer(&mut out, report);
-    latency(&mut out, report);
+    if report.run.subscribed {
+        latency(&mut out, report);
+    }
     scenarios(&mut out, report);
-    recall(&mut out, report);
-    precision(&mut out, report);
-    unmatched(&mut out, report);
+    if report.run.subscribed {
+        recall(&mut out, report);
+        precision(&mut out, report);
+        unmatched(&mut out, report);
+    }
     detector(&mut out, report);
     out
 }
@@ -50,7 +54,7 @@ fn producer(out: &mut String, report: &Report) {
         run.world_start, run.world_end, run.day_length_secs, run.speedup
     );
     let alerts = if !run.subscribed {
-        "not collected (no --grpc)".to_string()
+        "not collected (no --grpc): no latency, recall or precision".to_string()
     } else {
         let mut text =
             format!("{} alerts, {} versions", thousands(run.alerts), thousands(run.alert_versions));
@@ -71,7 +75,7 @@ fn latency(out: &mut String, report: &Report) {
         Some(p) => {
             let _ = writeln!(
                 out,
-                "  {} samples: p50 {} | p90 {} | p99 {} | p99.9 {} | max {}  (mean {})\n",
+                "  {} samples: p50 {} | p90 {} | p99 {} | p99.9 {} | max {}  (mean {})",
                 thousands(p.samples),
                 ms(p.p50_ms),
                 ms(p.p90_ms),
@@ -82,9 +86,15 @@ fn latency(out: &mut String, report: &Report) {
             );
         }
         None => {
-            let _ = writeln!(out, "  no samples\n");
+            let _ = writeln!(out, "  no samples");
         }
     }
+    let _ = writeln!(
+        out,
+        "  {} versions without a sample (they added no evidence, or records the run did not \
+         follow)\n",
+        thousands(report.latency_unsampled_versions)
+    );
 }
 
 fn scenarios(out: &mut String, report: &Report) {
@@ -200,7 +210,11 @@ fn unmatched(out: &mut String, report: &Report) {
 
 fn detector(out: &mut String, report: &Report) {
     let d = &report.detector;
-    if d.samples == 0 {
+    let sampled = d.backlog_max.is_some()
+        || d.lag_max.is_some()
+        || d.cpu_mean_percent.is_some()
+        || d.rss_peak_mib.is_some();
+    if !sampled {
         let _ = writeln!(out, "detector: not sampled (no --metrics or --detector-pid)");
         return;
     }
