@@ -2,7 +2,7 @@
 //! MSP directory the detector needs for the run's world.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,10 +189,12 @@ pub fn run_command(args: RunArgs) -> Result<bool> {
         options.settings.records,
         "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} sent ({per_sec}) {msg}",
     );
+    let finished = Arc::new(AtomicBool::new(false));
     let display = std::thread::spawn({
         let status = Arc::clone(&status);
+        let finished = Arc::clone(&finished);
         let bar = bar.clone();
-        move || show_progress(&status, &bar)
+        move || show_progress(&status, &finished, &bar)
     });
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -200,8 +202,7 @@ pub fn run_command(args: RunArgs) -> Result<bool> {
         }
     };
     let result = runtime.block_on(run(options, Arc::clone(&status), interrupt));
-    status.draining.store(true, Ordering::Relaxed);
-    status.planned.store(0, Ordering::Relaxed);
+    finished.store(true, Ordering::Relaxed);
     let _ = display.join();
     bar.finish_and_clear();
     let info = result.with_context(|| format!("load run into {} failed", args.out.display()))?;
@@ -210,9 +211,9 @@ pub fn run_command(args: RunArgs) -> Result<bool> {
     Ok(interrupted)
 }
 
-/// Updates the bar until the run is over (`planned` set back to 0).
-fn show_progress(status: &RunStatus, bar: &ProgressBar) {
-    while status.planned.load(Ordering::Relaxed) > 0 {
+/// Updates the bar until the run is over.
+fn show_progress(status: &RunStatus, finished: &AtomicBool, bar: &ProgressBar) {
+    while !finished.load(Ordering::Relaxed) {
         bar.set_position(status.sent.load(Ordering::Relaxed));
         let lag = match status.lag.load(Ordering::Relaxed) {
             u64::MAX => "-".to_string(),

@@ -105,6 +105,9 @@ pub struct RunOutcome {
     pub subscription_error: Option<String>,
     /// Times the subscription was resumed from its cursor.
     pub resubscribes: u64,
+    /// Alert messages that could not be read, and were skipped.
+    #[serde(default)]
+    pub unreadable_alerts: u64,
 }
 
 /// A record handed over this much after its scheduled time is counted late: 50 ms.

@@ -263,6 +263,7 @@ pub async fn run(
         alert_versions: subscribed.versions,
         subscription_error: subscribed.error,
         resubscribes: subscribed.resubscribes,
+        unreadable_alerts: subscribed.unreadable,
     });
     write_run_info(&dir.join(RUN_FILE), &info)?;
     Ok(info)

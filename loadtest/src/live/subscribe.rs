@@ -48,6 +48,8 @@ pub(crate) struct Subscribed {
     pub versions: u64,
     /// Times the stream was resumed.
     pub resubscribes: u64,
+    /// Alert messages that could not be read, and were skipped.
+    pub unreadable: u64,
     /// Why it stopped for good before the end, if it did.
     pub error: Option<String>,
 }
@@ -188,13 +190,21 @@ impl Subscription {
         };
         let received_us = elapsed_us(options.start);
         if let Some(Event::Alert(alert)) = message.event {
-            let alert = alert_from_proto(alert)
-                .map_err(|error| Ended::Fail(format!("an alert could not be read: {error}")))?;
-            write_line(&mut self.out, &ReceivedAlert { received_us, alert })
-                .and_then(|()| self.out.flush())
-                .map_err(|error| Ended::Fail(format!("{}: {error}", options.path.display())))?;
-            outcome.versions += 1;
-            status.alerts.fetch_add(1, Ordering::Relaxed);
+            match alert_from_proto(alert) {
+                Ok(alert) => {
+                    write_line(&mut self.out, &ReceivedAlert { received_us, alert })
+                        .and_then(|()| self.out.flush())
+                        .map_err(|error| {
+                            Ended::Fail(format!("{}: {error}", options.path.display()))
+                        })?;
+                    outcome.versions += 1;
+                    status.alerts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    outcome.unreadable += 1;
+                    tracing::warn!(error = %error, "skipped an alert that could not be read");
+                }
+            }
         }
         self.cursor = message.cursor;
         Ok(())

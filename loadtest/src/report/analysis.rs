@@ -458,11 +458,47 @@ pub fn precision_by_rule<'a>(
     rows
 }
 
+/// An alert version for tests: `seen` is (first_seen, last_seen).
+#[cfg(test)]
+pub(crate) fn test_alert(
+    id: &str,
+    version: u32,
+    actor: &str,
+    evidence: &[&str],
+    seen: (&str, &str),
+) -> mspwatch_alert::Alert {
+    use mspwatch_alert::{Alert, AlertActor, Severity};
+    Alert {
+        id: id.to_string(),
+        version,
+        rule_id: "cross-tenant-backup-deletion".to_string(),
+        title: "t".to_string(),
+        severity: Severity::Critical,
+        score: 90.0,
+        msp_id: Some("msp-a".to_string()),
+        supplier_tier: None,
+        actor: AlertActor {
+            id: actor.to_string(),
+            name: None,
+            kind: mspwatch_event::ActorType::User,
+        },
+        tenants: vec![],
+        first_seen: seen.0.to_string(),
+        last_seen: seen.1.to_string(),
+        event_count: evidence.len() as u64,
+        evidence: evidence.iter().map(|id| id.to_string()).collect(),
+        timeline: vec![],
+        mitre: vec![],
+        summary: String::new(),
+        baseline: None,
+        notify_by: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mspwatch_alert::{Alert, AlertActor, Severity};
-    use mspwatch_event::ActorType;
+    use mspwatch_alert::Alert;
 
     fn watched(id: &str, scenario: Option<usize>, scheduled_us: u64) -> WatchedRecord {
         WatchedRecord {
@@ -477,27 +513,7 @@ mod tests {
     }
 
     fn alert(id: &str, version: u32, actor: &str, evidence: &[&str], seen: (&str, &str)) -> Alert {
-        Alert {
-            id: id.to_string(),
-            version,
-            rule_id: "cross-tenant-backup-deletion".to_string(),
-            title: "t".to_string(),
-            severity: Severity::Critical,
-            score: 90.0,
-            msp_id: Some("msp-a".to_string()),
-            supplier_tier: None,
-            actor: AlertActor { id: actor.to_string(), name: None, kind: ActorType::User },
-            tenants: vec![],
-            first_seen: seen.0.to_string(),
-            last_seen: seen.1.to_string(),
-            event_count: evidence.len() as u64,
-            evidence: evidence.iter().map(|id| id.to_string()).collect(),
-            timeline: vec![],
-            mitre: vec![],
-            summary: String::new(),
-            baseline: None,
-            notify_by: String::new(),
-        }
+        test_alert(id, version, actor, evidence, seen)
     }
 
     fn received(received_us: u64, alert: Alert) -> ReceivedAlert {

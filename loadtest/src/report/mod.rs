@@ -108,6 +108,9 @@ pub struct RunSummary {
     pub alert_versions: u64,
     /// Distinct alerts received.
     pub alerts: u64,
+    /// Alert messages that could not be read, and were skipped.
+    #[serde(default)]
+    pub unreadable_alerts: u64,
 }
 
 /// One injected scenario and what became of it.
@@ -489,6 +492,7 @@ fn run_summary(files: &RunFiles, alerts: u64) -> RunSummary {
         subscription_error: outcome.and_then(|o| o.subscription_error.clone()),
         alert_versions: files.alerts.len() as u64,
         alerts,
+        unreadable_alerts: outcome.map_or(0, |o| o.unreadable_alerts),
     }
 }
 
@@ -597,4 +601,209 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<(), ReportError> {
     write(TEXT_FILE, render_text(report).as_bytes())?;
     write(LATENCY_CHART, charts::latency_chart(report)?.as_bytes())?;
     write(TIMELINE_CHART, charts::timeline_chart(report)?.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::files::{write_line, write_run_info, RunOutcome};
+    use crate::report::analysis::test_alert;
+
+    fn write_lines<T: Serialize>(dir: &Path, name: &str, values: &[T]) {
+        let mut text = Vec::new();
+        for value in values {
+            write_line(&mut text, value).unwrap();
+        }
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn truth(scenario: &str, malicious: bool, actor: &str, span: (&str, &str)) -> GroundTruth {
+        GroundTruth {
+            scenario: scenario.to_string(),
+            malicious,
+            msp_id: "msp-a".to_string(),
+            actor_id: actor.to_string(),
+            tenants: vec!["tn-a".to_string()],
+            start: span.0.to_string(),
+            end: span.1.to_string(),
+            events: 2,
+        }
+    }
+
+    fn record(id: &str, scenario: Option<usize>, scheduled_us: u64) -> WatchedRecord {
+        WatchedRecord {
+            event_id: id.to_string(),
+            scenario,
+            action: "backup.delete".to_string(),
+            event_time_ms: 0,
+            scheduled_us,
+            sent_us: scheduled_us + 100,
+            duplicate: false,
+        }
+    }
+
+    fn sample(t_us: u64, acked: u64, events: u64, cpu: f64) -> Sample {
+        Sample {
+            t_us,
+            acked_total: Some(acked),
+            lag: Some(0),
+            events_total: Some(events),
+            alerts_total: None,
+            cpu_seconds: Some(cpu),
+            rss_bytes: Some(64 << 20),
+            detector_running: Some(true),
+        }
+    }
+
+    /// A run of 201 records from 1 s to 3 s: an attack and a look-alike, each caught once,
+    /// and one alert on normal traffic.
+    fn write_run(dir: &Path) {
+        let outcome = RunOutcome {
+            ended: "completed".into(),
+            records_sent: 201,
+            records_acked: 201,
+            records_failed: 0,
+            late_sends: 0,
+            send_lag_p99_us: 900,
+            send_lag_max_us: 2_000,
+            first_send_us: Some(1_000_000),
+            last_send_us: Some(3_000_000),
+            last_scheduled_us: Some(3_000_000),
+            finished_us: 4_000_000,
+            alert_versions: 3,
+            subscription_error: None,
+            resubscribes: 0,
+            unreadable_alerts: 0,
+        };
+        let info = RunInfo {
+            version: "0".into(),
+            started_at: "2026-12-01T00:00:00.000Z".into(),
+            brokers: "b".into(),
+            topic: "t".into(),
+            grpc: Some("http://g".into()),
+            metrics: None,
+            detector_pid: None,
+            seed: 1,
+            msps: 1,
+            rate: 100.0,
+            planned_records: 201,
+            day_length_secs: 20.0,
+            events_per_day: 2_000,
+            world_start: "2026-11-03T00:00:00Z".into(),
+            world_end: "2026-11-03T12:00:00Z".into(),
+            grace_secs: 1.0,
+            scenarios: vec![],
+            outcome: Some(outcome),
+        };
+        write_run_info(&dir.join(RUN_FILE), &info).unwrap();
+        let truths = [
+            truth("fast-delete", true, "mallory", ("2026-11-03T10:00:00Z", "2026-11-03T10:05:00Z")),
+            truth(
+                "retention-cleanup",
+                false,
+                "svc-retention-cleanup",
+                ("2026-11-03T11:00:00Z", "2026-11-03T11:30:00Z"),
+            ),
+        ];
+        write_lines(dir, GROUND_TRUTH_FILE, &truths);
+        let records = [
+            record("e1", Some(0), 1_000_000),
+            record("e2", Some(0), 1_500_000),
+            record("r1", Some(1), 2_000_000),
+            record("r2", Some(1), 2_050_000),
+            record("n1", None, 2_500_000),
+        ];
+        write_lines(dir, RECORDS_FILE, &records);
+        let seen = ("2026-11-03T10:00:00Z", "2026-11-03T10:03:00Z");
+        let alerts = [
+            ReceivedAlert {
+                received_us: 2_100_000,
+                alert: test_alert("a", 1, "mallory", &["e1", "e2"], seen),
+            },
+            ReceivedAlert {
+                received_us: 2_450_000,
+                alert: test_alert("b", 1, "svc-retention-cleanup", &["r1"], seen),
+            },
+            ReceivedAlert {
+                received_us: 2_900_000,
+                alert: test_alert("c", 1, "alice", &["n1"], seen),
+            },
+        ];
+        write_lines(dir, ALERTS_FILE, &alerts);
+        let sends: Vec<SendSecond> = (1..=3)
+            .map(|second| SendSecond {
+                second,
+                scheduled: 67,
+                sent: 67,
+                late: 0,
+                max_lag_us: 2_000,
+                acked_total: 67 * second,
+                failed_total: 0,
+                world_time_ms: None,
+            })
+            .collect();
+        write_lines(dir, SENDS_FILE, &sends);
+        let samples = [
+            sample(500_000, 0, 1_000, 10.0),
+            sample(1_500_000, 50, 1_040, 10.5),
+            sample(2_500_000, 150, 1_130, 11.5),
+            sample(3_500_000, 201, 1_201, 11.75),
+        ];
+        write_lines(dir, SAMPLES_FILE, &samples);
+    }
+
+    #[test]
+    fn a_run_directory_reads_back_as_recall_precision_latency_and_detector_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(dir.path());
+        let report = build_report(dir.path()).unwrap();
+
+        assert!((report.run.achieved_rate - 100.0).abs() < 1e-9);
+        assert_eq!(report.run.alerts, 3);
+        let attack = &report.scenarios[0];
+        assert_eq!(attack.alerts, ["a"]);
+        assert!(attack.complete);
+        assert!((attack.time_to_detect_secs.unwrap() - 1.1).abs() < 1e-9);
+        assert!((attack.world_minutes_to_detect.unwrap() - 3.0).abs() < 1e-9);
+        assert_eq!(report.recall[0].recall, Some(1.0));
+        assert_eq!((report.recall[1].alerts, report.recall[1].recall), (1, None));
+
+        let all = report.precision.last().unwrap();
+        assert_eq!((all.true_positive, all.false_positive_benign), (1, 1));
+        assert_eq!(all.false_positive_unmatched, 1);
+        assert_eq!(report.unmatched_alerts.len(), 1);
+        assert_eq!(report.unmatched_alerts[0].actor_id, "alice");
+
+        // a: 2.1 s - 1.5 s; b: 2.45 s - 2.0 s; c: 2.9 s - 2.5 s.
+        let latency = report.latency.unwrap();
+        assert_eq!(latency.samples, 3);
+        assert!((latency.max_ms - 600.0).abs() < 1.0, "{latency:?}");
+        assert!((latency.min_ms - 400.0).abs() < 1.0, "{latency:?}");
+
+        let detector = &report.detector;
+        assert_eq!(detector.backlog_max, Some(20));
+        assert_eq!(detector.backlog_final, Some(0));
+        assert!((detector.caught_up_after_secs.unwrap() - 0.5).abs() < 1e-9);
+        assert!((detector.cpu_mean_percent.unwrap() - 58.333).abs() < 0.01);
+        assert!((detector.cpu_peak_percent.unwrap() - 100.0).abs() < 1e-9);
+        assert!((detector.consumed_rate.unwrap() - 90.0).abs() < 1e-9);
+        assert!(!detector.exited);
+    }
+
+    #[test]
+    fn the_report_files_are_written_and_the_table_names_every_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(dir.path());
+        let report = build_report(dir.path()).unwrap();
+        write_report(dir.path(), &report).unwrap();
+        let json: Report =
+            serde_json::from_slice(&std::fs::read(dir.path().join(REPORT_FILE)).unwrap()).unwrap();
+        assert_eq!(json, report);
+        let text = std::fs::read_to_string(dir.path().join(TEXT_FILE)).unwrap();
+        assert!(text.contains("fast-delete") && text.contains("retention-cleanup"), "{text}");
+        for chart in [LATENCY_CHART, TIMELINE_CHART] {
+            let svg = std::fs::read_to_string(dir.path().join(chart)).unwrap();
+            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{chart}");
+        }
+    }
 }

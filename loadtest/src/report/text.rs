@@ -58,6 +58,9 @@ fn producer(out: &mut String, report: &Report) {
     } else {
         let mut text =
             format!("{} alerts, {} versions", thousands(run.alerts), thousands(run.alert_versions));
+        if run.unreadable_alerts > 0 {
+            let _ = write!(text, "; {} unreadable, skipped", thousands(run.unreadable_alerts));
+        }
         if let Some(error) = &run.subscription_error {
             let _ = write!(text, "; subscription failed: {error}");
         }
