@@ -64,8 +64,11 @@ pub struct CheckpointRestore {
 }
 
 /// The settings a checkpoint's state depends on, as text: any change refuses the checkpoint.
+/// The memory limit is not among them: state restored over a smaller limit is trimmed by
+/// eviction, as it would be had the limit always been smaller.
 fn settings_text(config: &EngineConfig) -> String {
-    format!("{config:?}")
+    let without_limit = EngineConfig { memory_limit: None, ..config.clone() };
+    format!("{without_limit:?}")
 }
 
 impl Engine {
@@ -97,7 +100,8 @@ impl Engine {
     ///
     /// Refuses, leaving the engine unchanged, bytes that are not a whole checkpoint, a
     /// checkpoint of another layout version, and one made under other engine settings
-    /// (lateness, hold, de-duplication horizon, key bound or half-life).
+    /// (lateness, hold, de-duplication horizon, key bound or half-life; a memory limit may
+    /// differ).
     pub fn restore_checkpoint(&mut self, bytes: &[u8]) -> Result<CheckpointRestore, SnapshotError> {
         let version: VersionOnly = postcard::from_bytes(bytes)
             .map_err(|error| SnapshotError::Corrupt(error.to_string()))?;
@@ -141,6 +145,8 @@ impl Engine {
         }
         summary.rules_new =
             self.rules.iter().filter(|rule| !restored_ids.contains(&rule.rule.id)).count();
+        // The restored maps are measured against this engine's share of its memory limit now.
+        self.enforce_budgets();
         Ok(summary)
     }
 }
@@ -223,6 +229,23 @@ mod tests {
         let refused = engine.restore_checkpoint(&bytes);
         assert!(matches!(refused, Err(SnapshotError::Incompatible(_))), "{refused:?}");
         assert_eq!(engine.stats().events_in, 0);
+    }
+
+    #[test]
+    fn a_checkpoint_restores_under_another_memory_limit_and_is_measured_at_once() {
+        let bytes = with_two_deletes(EngineConfig::default());
+        let limited = EngineConfig {
+            memory_limit: Some(crate::MemoryLimit::new(crate::ByteSize(64 << 20))),
+            ..EngineConfig::default()
+        };
+        let mut engine = engine_with(limited, DELETES);
+        let summary = engine.restore_checkpoint(&bytes).expect("a memory limit may differ");
+        assert_eq!(summary.rules_restored, 1);
+        assert!(engine.stats().state_bytes > 0, "restored state is accounted before new events");
+        let mut alerts = Vec::new();
+        engine.ingest(delete(2), &mut alerts);
+        engine.flush(&mut alerts);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
     }
 
     #[test]
