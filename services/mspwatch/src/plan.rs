@@ -12,7 +12,7 @@
 use std::io;
 
 use indicatif::ProgressBar;
-use mspwatch_event::decode::{decode_record, split_line, split_records, Decoded};
+use mspwatch_event::decode::{decode_record, for_each_line_record, for_each_record, Decoded};
 
 use crate::input::{self, Limits, RecordSink, Refusal, Source};
 
@@ -49,20 +49,21 @@ impl Span {
 
 impl RecordSink for Span {
     fn line(&mut self, _source: &str, line_no: u64, bytes: &[u8]) -> io::Result<()> {
-        for record in split_line(bytes, line_no).flatten() {
-            if let Ok(Decoded::Event(event)) = decode_record(record.bytes) {
+        for_each_line_record(bytes, line_no, &mut |item| {
+            if let Ok(Ok(Decoded::Event(event))) = item.map(|record| decode_record(record.bytes)) {
                 self.add(event.time_ms);
             }
-        }
+        });
         Ok(())
     }
 
     fn document(&mut self, _source: &str, bytes: &[u8]) -> io::Result<()> {
-        for record in split_records(bytes).into_iter().flatten() {
-            if let Ok(Decoded::Event(event)) = decode_record(record.bytes) {
+        // One record at a time: a document of many tiny records costs no more than its bytes.
+        for_each_record(bytes, &mut |item| {
+            if let Ok(Ok(Decoded::Event(event))) = item.map(|record| decode_record(record.bytes)) {
                 self.add(event.time_ms);
             }
-        }
+        });
         Ok(())
     }
 
