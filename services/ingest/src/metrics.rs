@@ -31,6 +31,13 @@ pub struct PartitionLabels {
     pub partition: i32,
 }
 
+/// Labels naming what kind of detector state was evicted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `credentials`, `tenants`, `msps`, `event_ids`, `rule_state` or `incidents`.
+    pub kind: &'static str,
+}
+
 /// Labels naming why a record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -73,6 +80,10 @@ pub struct IngestMetrics {
     pub commit_failures: Counter,
     /// Detector keys evicted to stay within the configured bound.
     pub evictions: Counter,
+    /// Detector entries evicted, by kind of state.
+    pub evictions_by_kind: Family<KindLabels, Counter>,
+    /// Bytes of detection state accounted by all detectors (0 without a memory limit).
+    pub state_bytes: Gauge,
     /// Events behind the watermark by more than the allowed lateness.
     pub late_events: Counter,
     /// Events dropped as repeats of an id already seen.
@@ -149,8 +160,18 @@ impl IngestMetrics {
         );
         registry.register(
             "mspwatch_evictions",
-            "Detector keys evicted to stay within max_tracked_keys",
+            "Detector entries evicted to stay within max_tracked_keys or memory_limit",
             m.evictions.clone(),
+        );
+        registry.register(
+            "mspwatch_evictions_by_kind",
+            "Detector entries evicted, by kind of state",
+            m.evictions_by_kind.clone(),
+        );
+        registry.register(
+            "mspwatch_state_bytes",
+            "Bytes of detection state accounted under memory_limit by all assigned partitions",
+            m.state_bytes.clone(),
         );
         registry.register(
             "mspwatch_late_events",

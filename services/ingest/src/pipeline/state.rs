@@ -10,7 +10,7 @@ use mspwatch_event::decode::{decode_record, split_records, Decoded};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::detector::{Detector, PartitionId};
-use crate::metrics::{IngestMetrics, PartitionLabels, ReasonLabels};
+use crate::metrics::{IngestMetrics, KindLabels, PartitionLabels, ReasonLabels};
 use crate::offsets::OffsetTracker;
 use crate::stats::{IngestStats, PartitionStats};
 use crate::writes::{alert_write, dead_letter_write, Rejection, Write};
@@ -274,10 +274,21 @@ impl<D: Detector> State<D> {
     pub fn watch(&mut self, metrics: &IngestMetrics, stall_timeout: Duration) {
         let now = Instant::now();
         let mut state_keys = None::<u64>;
+        let mut state_bytes = 0_u64;
         for (id, partition) in &mut self.partitions {
             let counters = partition.detector.counters();
             let reported = &partition.reported;
             metrics.evictions.inc_by(counters.evicted.saturating_sub(reported.evicted));
+            let before = reported.evictions.by_kind();
+            for ((kind, now), (_, then)) in counters.evictions.by_kind().into_iter().zip(before) {
+                if now > then {
+                    metrics
+                        .evictions_by_kind
+                        .get_or_create(&KindLabels { kind })
+                        .inc_by(now - then);
+                }
+            }
+            state_bytes = state_bytes.saturating_add(counters.state_bytes);
             metrics.late_events.inc_by(counters.too_late.saturating_sub(reported.too_late));
             metrics
                 .duplicate_events
@@ -312,6 +323,7 @@ impl<D: Detector> State<D> {
         if let Some(keys) = state_keys {
             metrics.state_keys.set(i64::try_from(keys).unwrap_or(i64::MAX));
         }
+        metrics.state_bytes.set(i64::try_from(state_bytes).unwrap_or(i64::MAX));
     }
 
     /// A snapshot for the admin API.

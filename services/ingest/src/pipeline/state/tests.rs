@@ -17,8 +17,16 @@ impl Detector for Counter {
         self.0 += 1;
     }
 
+    /// Pretends every event evicted one credential and left 100 bytes of state.
     fn counters(&self) -> EngineStats {
-        EngineStats { events_in: self.0, ..EngineStats::default() }
+        let evictions = mspwatch_engine::Evictions { credentials: self.0, ..Default::default() };
+        EngineStats {
+            events_in: self.0,
+            evicted: evictions.total(),
+            evictions,
+            state_bytes: self.0 * 100,
+            ..EngineStats::default()
+        }
     }
 }
 
@@ -152,4 +160,36 @@ fn one_msp_on_two_partitions_is_counted_for_each_event_away_from_home() {
     state.process_message(&shared, &away, 1, None, Some(&record("e3", "msp-a")));
     state.process_message(&shared, &away, 2, None, Some(&record("e4", "msp-b")));
     assert_eq!(shared.metrics.msp_partition_splits.get(), 2);
+}
+
+#[test]
+fn evictions_are_counted_by_kind_and_state_bytes_summed_over_partitions() {
+    let shared = shared(Duration::from_secs(60));
+    let (first, second) = (PartitionId::new("audit", 0), PartitionId::new("audit", 1));
+    assign(&shared, &first);
+    assign(&shared, &second);
+    let mut state = shared.lock();
+    for offset in 0..3 {
+        state.process_message(
+            &shared,
+            &first,
+            offset,
+            None,
+            Some(&record(&format!("a{offset}"), "m")),
+        );
+    }
+    state.process_message(&shared, &second, 0, None, Some(&record("b0", "m")));
+    state.watch(&shared.metrics, Duration::from_secs(60));
+    let credentials = KindLabels { kind: "credentials" };
+    assert_eq!(shared.metrics.evictions_by_kind.get_or_create(&credentials).get(), 4);
+    assert_eq!(shared.metrics.evictions.get(), 4);
+    assert_eq!(shared.metrics.state_bytes.get(), 400);
+
+    state.process_message(&shared, &second, 1, None, Some(&record("b1", "m")));
+    state.watch(&shared.metrics, Duration::from_secs(60));
+    state.watch(&shared.metrics, Duration::from_secs(60));
+    assert_eq!(shared.metrics.evictions_by_kind.get_or_create(&credentials).get(), 5, "once");
+    assert_eq!(shared.metrics.state_bytes.get(), 500);
+    let tenants = KindLabels { kind: "tenants" };
+    assert_eq!(shared.metrics.evictions_by_kind.get_or_create(&tenants).get(), 0);
 }
