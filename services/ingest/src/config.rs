@@ -81,6 +81,10 @@ pub struct KafkaConfig {
     /// Consumer group session timeout (`session.timeout.ms`).
     #[serde(default = "default_session_timeout")]
     pub session_timeout: ConfigDuration,
+    /// Longest a fetch of the audit topics waits at the broker for data
+    /// (`fetch.wait.max.ms`): a bound on the latency a broker that holds fetches adds.
+    #[serde(default = "default_fetch_wait")]
+    pub fetch_wait: ConfigDuration,
     /// How long the producer tries to deliver one alert or dead letter before reporting
     /// failure and retrying it (`message.timeout.ms`).
     #[serde(default = "default_delivery_timeout")]
@@ -129,6 +133,7 @@ impl Default for KafkaConfig {
             commit_interval: default_commit_interval(),
             stall_timeout: default_stall_timeout(),
             session_timeout: default_session_timeout(),
+            fetch_wait: default_fetch_wait(),
             delivery_timeout: default_delivery_timeout(),
             drain_timeout: default_drain_timeout(),
             unreachable_timeout: default_unreachable_timeout(),
@@ -387,6 +392,9 @@ fn default_stall_timeout() -> ConfigDuration {
 fn default_session_timeout() -> ConfigDuration {
     ConfigDuration::from_secs(45)
 }
+fn default_fetch_wait() -> ConfigDuration {
+    ConfigDuration::from_millis(100)
+}
 fn default_delivery_timeout() -> ConfigDuration {
     ConfigDuration::from_secs(30)
 }
@@ -489,6 +497,11 @@ impl ConfigDuration {
     /// A whole number of seconds.
     pub const fn from_secs(seconds: u64) -> ConfigDuration {
         ConfigDuration(Duration::from_secs(seconds))
+    }
+
+    /// A whole number of milliseconds.
+    pub const fn from_millis(milliseconds: u64) -> ConfigDuration {
+        ConfigDuration(Duration::from_millis(milliseconds))
     }
 
     /// The duration.
@@ -630,6 +643,7 @@ const ENV_FIELDS: &[(&str, &str, EnvKind)] = &[
     ("kafka", "commit_interval", EnvKind::Text),
     ("kafka", "stall_timeout", EnvKind::Text),
     ("kafka", "session_timeout", EnvKind::Text),
+    ("kafka", "fetch_wait", EnvKind::Text),
     ("kafka", "delivery_timeout", EnvKind::Text),
     ("kafka", "drain_timeout", EnvKind::Text),
     ("kafka", "unreachable_timeout", EnvKind::Text),
@@ -761,6 +775,7 @@ impl Config {
             ("kafka.commit_interval", kafka.commit_interval),
             ("kafka.stall_timeout", kafka.stall_timeout),
             ("kafka.session_timeout", kafka.session_timeout),
+            ("kafka.fetch_wait", kafka.fetch_wait),
             ("kafka.delivery_timeout", kafka.delivery_timeout),
             ("kafka.unreachable_timeout", kafka.unreachable_timeout),
             ("detector.checkpoint_interval", self.detector.checkpoint_interval),

@@ -85,7 +85,8 @@ fn set_prefetch_limits(config: &mut ClientConfig, kafka: &KafkaConfig) {
         .set("queued.max.messages.kbytes", kafka.queued_max_messages_kbytes.to_string())
         .set("queued.min.messages", kafka.queued_min_messages.to_string())
         .set("fetch.max.bytes", kafka.fetch_max_bytes.to_string())
-        .set("max.partition.fetch.bytes", kafka.max_partition_fetch_bytes.to_string());
+        .set("max.partition.fetch.bytes", kafka.max_partition_fetch_bytes.to_string())
+        .set("fetch.wait.max.ms", kafka.fetch_wait.as_millis_i64().to_string());
 }
 
 #[cfg(test)]
@@ -99,6 +100,19 @@ mod tests {
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
+    }
+
+    #[test]
+    fn consumer_fetches_wait_at_most_the_configured_time() {
+        assert_eq!(
+            group_consumer_config(&KafkaConfig::default()).get("fetch.wait.max.ms"),
+            Some("100")
+        );
+        let kafka = KafkaConfig {
+            fetch_wait: crate::config::ConfigDuration::from_millis(20),
+            ..KafkaConfig::default()
+        };
+        assert_eq!(group_consumer_config(&kafka).get("fetch.wait.max.ms"), Some("20"));
     }
 
     #[test]
