@@ -30,11 +30,11 @@ use crate::DurableAlertCallback;
 type AuditConsumer<D> = StreamConsumer<ConsumerHooks<D>>;
 
 /// How often failed writes and quiet partitions are looked at.
-const RETRY_TICK: Duration = Duration::from_millis(200);
+const RETRY_TICK: Duration = Duration::from_millis(50);
 
 /// A partition with no message for this long has its held events evaluated, so the last
 /// events of an attack do not wait for later traffic.
-const QUIET_RELEASE: Duration = Duration::from_millis(500);
+const QUIET_RELEASE: Duration = Duration::from_millis(100);
 
 /// Why ingestion could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
