@@ -21,6 +21,13 @@ use serde::Deserialize;
 use crate::cpu::process_cpu;
 use crate::parse::per_second;
 
+/// How long mspwatch's audit consumer lets a fetch wait at the broker by default
+/// (`kafka.fetch_wait`, `fetch.wait.max.ms`).
+pub const AUDIT_FETCH_WAIT_MS: u32 = 100;
+
+/// How long mspwatch's alerts topic reader lets a fetch wait at the broker.
+pub const ALERTS_FETCH_WAIT_MS: u32 = 10;
+
 /// Delivery outcomes of a producer, counted from its callbacks.
 #[derive(Debug, Default)]
 pub struct DeliveryCounts {
@@ -83,8 +90,8 @@ pub fn producer(brokers: &str, style: ProducerStyle) -> Result<(CountingProducer
 }
 
 /// A consumer group member with mspwatch's audit consumer settings (its default prefetch
-/// bounds unless `max_partition_fetch_bytes` says otherwise, no automatic commits, starting
-/// from the earliest offset).
+/// bounds unless `max_partition_fetch_bytes` says otherwise, its default fetch wait, no
+/// automatic commits, starting from the earliest offset).
 pub fn group_consumer(
     brokers: &str,
     group: &str,
@@ -103,7 +110,8 @@ pub fn group_consumer(
         .set("queued.max.messages.kbytes", "65536")
         .set("queued.min.messages", "10000")
         .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", max_partition_fetch_bytes.to_string());
+        .set("max.partition.fetch.bytes", max_partition_fetch_bytes.to_string())
+        .set("fetch.wait.max.ms", AUDIT_FETCH_WAIT_MS.to_string());
     for property in properties {
         let Some((key, value)) = property.split_once('=') else {
             bail!("client property {property:?} is not key=value");

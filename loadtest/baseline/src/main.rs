@@ -111,8 +111,8 @@ enum Command {
         /// Payload bytes per ping.
         #[arg(long, default_value_t = 400)]
         size: usize,
-        /// `fetch.wait.max.ms` of the consumer that reads the pings back; by default the
-        /// client's default, or 10 with --relay-topic (as mspwatch's alerts topic reader).
+        /// `fetch.wait.max.ms` of the consumer that reads the pings back; by default 100, as
+        /// mspwatch's audit consumer, or 10 with --relay-topic, as its alerts topic reader.
         #[arg(long)]
         fetch_wait_ms: Option<u32>,
         /// How the relay produces (by default as mspwatch's alerts producer).
@@ -203,7 +203,10 @@ fn run(cli: Cli) -> Result<()> {
             fetch_wait_ms,
             relay_producer,
         } => {
-            let fetch_wait_ms = fetch_wait_ms.or(relay_topic.as_ref().map(|_| 10));
+            let fetch_wait_ms = fetch_wait_ms.unwrap_or(match relay_topic {
+                Some(_) => kafka::ALERTS_FETCH_WAIT_MS,
+                None => kafka::AUDIT_FETCH_WAIT_MS,
+            });
             let plan = pingpong::PingpongPlan {
                 brokers,
                 topic,

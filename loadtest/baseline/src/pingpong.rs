@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientConfig;
 
-use crate::kafka::{producer, run_id, send_waiting, ProducerStyle};
+use crate::kafka::{producer, run_id, send_waiting, ProducerStyle, AUDIT_FETCH_WAIT_MS};
 use crate::latency::{LatencyBook, LatencySummary, Ping, Schedule};
 
 /// Item numbers from here on are warm-up pings, sent until the path is known to work.
@@ -47,8 +47,8 @@ pub struct PingpongPlan {
     /// Payload size in bytes.
     pub size: usize,
     /// `fetch.wait.max.ms` of the consumer that reads the pings back (the relay's consumer
-    /// keeps the client default, as mspwatch's audit consumer does); `None` keeps the default.
-    pub fetch_wait_ms: Option<u32>,
+    /// waits as long as mspwatch's audit consumer does by default).
+    pub fetch_wait_ms: u32,
     /// How the relay produces: by default with the settings of mspwatch's alerts producer.
     pub relay_style: ProducerStyle,
 }
@@ -137,17 +137,15 @@ fn collect(book: &mut LatencyBook, arrived: &mpsc::Receiver<(Ping, Duration)>, w
 }
 
 /// A consumer assigned every partition of `topic` at its end, without a group.
-fn tail_consumer(brokers: &str, topic: &str, fetch_wait_ms: Option<u32>) -> Result<BaseConsumer> {
-    let mut config = ClientConfig::new();
-    config
+fn tail_consumer(brokers: &str, topic: &str, fetch_wait_ms: u32) -> Result<BaseConsumer> {
+    let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("mspwatch-baseline-{}", run_id()))
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
-    if let Some(wait) = fetch_wait_ms {
-        config.set("fetch.wait.max.ms", wait.to_string());
-    }
-    let consumer: BaseConsumer = config.create().context("cannot create a consumer")?;
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
+        .create()
+        .context("cannot create a consumer")?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .with_context(|| format!("cannot read the partitions of {topic}"))?;
@@ -185,7 +183,7 @@ fn spawn_reader(
 }
 
 fn spawn_relay(plan: &PingpongPlan, to: &str, stop: &Arc<AtomicBool>) -> Result<JoinHandle<()>> {
-    let consumer = tail_consumer(&plan.brokers, &plan.topic, None)?;
+    let consumer = tail_consumer(&plan.brokers, &plan.topic, AUDIT_FETCH_WAIT_MS)?;
     let (producer, _) = producer(&plan.brokers, plan.relay_style)?;
     let (stop, to) = (Arc::clone(stop), to.to_owned());
     Ok(std::thread::spawn(move || {
