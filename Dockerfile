@@ -22,6 +22,8 @@ COPY rules /usr/share/mspwatch/rules
 COPY examples/mspwatch.toml /etc/mspwatch/mspwatch.toml
 USER mspwatch
 WORKDIR /var/lib/mspwatch
+# Partition checkpoints (docs/checkpoints.md); a volume mounted here keeps this ownership.
+RUN mkdir -p /var/lib/mspwatch/checkpoints
 # gRPC alerts and admin API, then Prometheus metrics.
 EXPOSE 50051 9464
 ENTRYPOINT ["mspwatch"]
