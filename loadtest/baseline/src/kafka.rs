@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message, ToBytes};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -89,15 +89,15 @@ pub fn producer(brokers: &str, style: ProducerStyle) -> Result<(CountingProducer
     Ok((producer, context))
 }
 
-/// A consumer group member with mspwatch's audit consumer settings (its default prefetch
+/// The settings of a consumer group member with mspwatch's audit consumer settings (its default prefetch
 /// bounds unless `max_partition_fetch_bytes` says otherwise, its default fetch wait, no
 /// automatic commits, starting from the earliest offset).
-pub fn group_consumer(
+pub fn group_consumer_config(
     brokers: &str,
     group: &str,
     max_partition_fetch_bytes: u32,
     properties: &[String],
-) -> Result<BaseConsumer> {
+) -> Result<ClientConfig> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -118,7 +118,7 @@ pub fn group_consumer(
         };
         config.set(key.trim(), value.trim());
     }
-    config.create().context("cannot create a consumer")
+    Ok(config)
 }
 
 /// Sends `record`, waiting while the producer's queue is full.
@@ -257,6 +257,8 @@ pub struct ConsumePlan {
     pub max_partition_fetch_bytes: u32,
     /// Further client properties, as `key=value`.
     pub properties: Vec<String>,
+    /// Read through the async `StreamConsumer`, as mspwatch does, rather than by polling.
+    pub stream: bool,
     /// Give up after this long.
     pub limit: Duration,
 }
@@ -267,26 +269,67 @@ pub fn consume_count(plan: &ConsumePlan) -> Result<ConsumeReport> {
     let (topic, count, limit) = (plan.topic.as_str(), plan.count, plan.limit);
     let started = Instant::now();
     let group = format!("mspwatch-baseline-{}", run_id());
-    let consumer =
-        group_consumer(&plan.brokers, &group, plan.max_partition_fetch_bytes, &plan.properties)?;
-    consumer.subscribe(&[topic]).context("cannot subscribe")?;
-    let (mut messages, mut bytes, mut first, mut cpu_at_first) = (0u64, 0u64, None, None);
-    while messages < count {
-        if started.elapsed() > limit {
-            bail!("only {messages} of {count} messages within {limit:?}");
+    let config = group_consumer_config(
+        &plan.brokers,
+        &group,
+        plan.max_partition_fetch_bytes,
+        &plan.properties,
+    )?;
+    let mut tally = Tally::default();
+    if plan.stream {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let _context = runtime.enter();
+        let consumer: StreamConsumer = config.create().context("cannot create a consumer")?;
+        consumer.subscribe(&[topic]).context("cannot subscribe")?;
+        runtime.block_on(async {
+            while tally.messages < count {
+                let next = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+                if started.elapsed() > limit {
+                    bail!("only {} of {count} messages within {limit:?}", tally.messages);
+                }
+                let Ok(received) = next else { continue };
+                tally.add(&received.context("consuming failed")?);
+            }
+            Ok(())
+        })?;
+    } else {
+        let consumer: BaseConsumer = config.create().context("cannot create a consumer")?;
+        consumer.subscribe(&[topic]).context("cannot subscribe")?;
+        while tally.messages < count {
+            if started.elapsed() > limit {
+                bail!("only {} of {count} messages within {limit:?}", tally.messages);
+            }
+            let Some(received) = consumer.poll(Duration::from_millis(100)) else { continue };
+            tally.add(&received.context("consuming failed")?);
         }
-        let Some(received) = consumer.poll(Duration::from_millis(100)) else { continue };
-        let message = received.context("consuming failed")?;
-        if first.is_none() {
-            first = Some(Instant::now());
-            cpu_at_first = process_cpu(None);
-        }
-        messages += 1;
-        bytes += message.payload().map_or(0, |payload| payload.len() as u64);
     }
+    let Tally { messages, bytes, first, cpu_at_first } = tally;
     let from_first = first.map_or(Duration::ZERO, |first| first.elapsed());
     let cpu = process_cpu(None).zip(cpu_at_first).map(|(now, then)| now.saturating_sub(then));
     Ok(ConsumeReport { messages, bytes, from_first, from_start: started.elapsed(), cpu })
+}
+
+/// Messages counted so far, and when the first came.
+#[derive(Default)]
+struct Tally {
+    messages: u64,
+    bytes: u64,
+    first: Option<Instant>,
+    cpu_at_first: Option<Duration>,
+}
+
+impl Tally {
+    fn add(&mut self, message: &impl Message) {
+        if self.first.is_none() {
+            self.first = Some(Instant::now());
+            self.cpu_at_first = process_cpu(None);
+        }
+        self.messages += 1;
+        self.bytes += message.payload().map_or(0, |payload| payload.len() as u64);
+    }
 }
 
 /// A number that tells this process's messages and groups from others'.

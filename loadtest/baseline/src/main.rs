@@ -69,6 +69,9 @@ enum Command {
         /// More consumer properties, `key=value` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         properties: Vec<String>,
+        /// Read through the async stream consumer, as mspwatch does, rather than by polling.
+        #[arg(long)]
+        stream: bool,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
             count,
             max_partition_fetch_bytes,
             properties,
+            stream,
             timeout_secs,
         } => {
             let limit = Duration::from_secs(timeout_secs);
@@ -186,6 +190,7 @@ fn run(cli: Cli) -> Result<()> {
                 count,
                 max_partition_fetch_bytes,
                 properties,
+                stream,
                 limit,
             };
             kafka::consume_count(&plan)?.to_string()
