@@ -25,6 +25,10 @@ use crate::parse::per_second;
 /// (`kafka.fetch_wait`, `fetch.wait.max.ms`).
 pub const AUDIT_FETCH_WAIT_MS: u32 = 100;
 
+/// How long mspwatch's audit consumer pauses a partition's fetching once its prefetch queue
+/// is over its bounds.
+pub const AUDIT_FETCH_QUEUE_BACKOFF_MS: u32 = 10;
+
 /// How long mspwatch's alerts topic reader lets a fetch wait at the broker.
 pub const ALERTS_FETCH_WAIT_MS: u32 = 10;
 
@@ -111,7 +115,8 @@ pub fn group_consumer_config(
         .set("queued.min.messages", "10000")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", max_partition_fetch_bytes.to_string())
-        .set("fetch.wait.max.ms", AUDIT_FETCH_WAIT_MS.to_string());
+        .set("fetch.wait.max.ms", AUDIT_FETCH_WAIT_MS.to_string())
+        .set("fetch.queue.backoff.ms", AUDIT_FETCH_QUEUE_BACKOFF_MS.to_string());
     for property in properties {
         let Some((key, value)) = property.split_once('=') else {
             bail!("client property {property:?} is not key=value");
