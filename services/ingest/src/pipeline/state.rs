@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mspwatch_engine::EngineStats;
-use mspwatch_event::decode::{decode_record, split_records, Decoded};
+use mspwatch_event::decode::{decode_record, for_each_record, Decoded};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::detector::{Detector, PartitionId};
@@ -18,6 +18,10 @@ use crate::DurableAlertCallback;
 
 /// Most MSP ids remembered for the several-partitions check before the memory is reset.
 const MAX_MSP_HOMES: usize = 100_000;
+
+/// Dead letters written for the rejected records of one message; the rejects past it are
+/// counted by reason and set aside together, as one dead letter holding the message.
+pub(crate) const MAX_DEAD_LETTERS_PER_MESSAGE: usize = 100;
 
 /// Settings the callbacks need.
 #[derive(Debug, Clone)]
@@ -142,11 +146,18 @@ impl<D: Detector> State<D> {
         let settings = &shared.settings;
         let generation = partition.generation;
         let mut writes = Vec::new();
+        let mut dead_letters = 0_usize;
+        let mut set_aside = 0_u64;
         let mut reject = |reason: &str, detail: &str, line: Option<u64>, bytes: Option<&[u8]>| {
             *rejects.entry(reason.to_owned()).or_insert(0) += 1;
             metrics.rejects.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
             tracing::debug!(%source, offset, reason, detail, "record rejected");
             let Some(bytes) = bytes else { return };
+            if dead_letters >= MAX_DEAD_LETTERS_PER_MESSAGE {
+                set_aside += 1;
+                return;
+            }
+            dead_letters += 1;
             let rejection = Rejection { source, generation, offset, line, reason, detail };
             writes.push(dead_letter_write(
                 &settings.dead_letter_topic,
@@ -162,14 +173,13 @@ impl<D: Detector> State<D> {
         if payload.iter().all(u8::is_ascii_whitespace) {
             reject("empty_payload", "the message has no payload", None, Some(payload));
         } else {
-            let records = split_records(payload);
-            if records.is_empty() {
-                reject("no_records", "the message holds no record", None, Some(payload));
-            }
+            let mut records = 0_u64;
             // A record that cannot even be split off leaves only the message's bytes to keep:
             // the dead letter holds them once, however many such records the message has.
             let mut message_kept = false;
-            for record in records {
+            // One record at a time: a message of many tiny records costs no more than its bytes.
+            for_each_record(payload, &mut |record| {
+                records += 1;
                 match record {
                     Ok(record) => match decode_record(record.bytes) {
                         Ok(Decoded::Event(event)) => {
@@ -196,7 +206,33 @@ impl<D: Detector> State<D> {
                         message_kept = true;
                     }
                 }
+            });
+            if records == 0 {
+                reject("no_records", "the message holds no record", None, Some(payload));
             }
+        }
+        if set_aside > 0 {
+            // Counted above under their own reasons; kept here once, with the message.
+            let detail = format!(
+                "{set_aside} more rejected records of this message beyond the first \
+                 {MAX_DEAD_LETTERS_PER_MESSAGE}; the message is kept whole (cut to the dead \
+                 letter size)"
+            );
+            let rejection = Rejection {
+                source,
+                generation,
+                offset,
+                line: None,
+                reason: "rejects_set_aside",
+                detail: &detail,
+            };
+            writes.push(dead_letter_write(
+                &settings.dead_letter_topic,
+                &rejection,
+                key,
+                payload,
+                settings.dead_letter_max_bytes,
+            ));
         }
         for alert in &alerts {
             let base = (source.clone(), generation, offset);

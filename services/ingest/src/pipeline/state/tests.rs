@@ -193,3 +193,44 @@ fn evictions_are_counted_by_kind_and_state_bytes_summed_over_partitions() {
     let tenants = KindLabels { kind: "tenants" };
     assert_eq!(shared.metrics.evictions_by_kind.get_or_create(&tenants).get(), 0);
 }
+
+#[test]
+fn a_message_of_many_bad_records_writes_a_bounded_number_of_dead_letters_and_keeps_the_good() {
+    use rdkafka::message::Headers;
+
+    let shared = shared(Duration::from_secs(60));
+    let id = PartitionId::new("audit", 0);
+    assign(&shared, &id);
+    let mut state = shared.lock();
+    let bad = 5_000;
+    let mut payload = b"[".to_vec();
+    payload.extend_from_slice(&record("good-1", "msp-a"));
+    for _ in 0..bad {
+        payload.extend_from_slice(b",1");
+    }
+    payload.push(b',');
+    payload.extend_from_slice(&record("good-2", "msp-a"));
+    payload.push(b']');
+
+    let writes = state.process_message(&shared, &id, 0, Some(b"msp-a"), Some(&payload)).unwrap();
+    let writes = writes.writes;
+    assert_eq!(
+        writes.len(),
+        MAX_DEAD_LETTERS_PER_MESSAGE + 1,
+        "one per reject up to the cap, then one"
+    );
+    assert_eq!(
+        shared.metrics.events.get(),
+        2,
+        "the good records around the bad ones are evaluated"
+    );
+    assert_eq!(state.snapshot(&shared.metrics).rejects_total(), bad, "every reject is counted");
+    let last_reason = writes.last().and_then(|write| write.headers.as_ref()).and_then(|headers| {
+        headers
+            .iter()
+            .find(|header| header.key == crate::writes::HEADER_REASON)?
+            .value
+            .map(<[u8]>::to_vec)
+    });
+    assert_eq!(last_reason.as_deref(), Some(&b"rejects_set_aside"[..]));
+}
