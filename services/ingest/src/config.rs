@@ -563,6 +563,18 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// The first directive of a log filter that is a bare word but not a level: a filter would
+/// read it as a module name and silence everything else, so a typo (`warning`) would turn
+/// logging off without a word.
+fn unknown_log_level(filter: &str) -> Option<&str> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    filter.split(',').map(str::trim).find(|directive| {
+        !directive.is_empty()
+            && !directive.contains(['=', '['])
+            && !LEVELS.iter().any(|level| level.eq_ignore_ascii_case(directive))
+    })
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -785,6 +797,13 @@ impl Config {
             if duration.get().is_zero() {
                 return Err(invalid(key, "must be longer than zero"));
             }
+        }
+        if let Some(word) = unknown_log_level(&self.log.level) {
+            let message = format!(
+                "`{word}` is not a level (trace, debug, info, warn, error, off); to show one \
+                 module at every level write `{word}=trace`"
+            );
+            return Err(invalid("log.level", &message));
         }
         if self.grpc.tls_cert.is_some() != self.grpc.tls_key.is_some() {
             return Err(invalid("grpc.tls_cert", "tls_cert and tls_key must be set together"));

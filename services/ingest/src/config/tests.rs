@@ -216,3 +216,18 @@ fn memory_limit_reads_a_size_from_file_or_environment_and_reaches_the_engine() {
     let error = parse("[detector]\nmemory_limit = \"lots\"\n", &[]).unwrap_err();
     assert!(error.to_string().contains("not a size"), "{error}");
 }
+
+#[test]
+fn a_log_level_that_is_no_level_is_refused_rather_than_silencing_logs() {
+    for level in ["warning", "info,debugg", "loud"] {
+        let text = format!("[log]\nlevel = \"{level}\"\n");
+        let error = parse(&text, &[]).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { key: "log.level", .. }), "{error}");
+    }
+    let error = parse("", &[("MSPWATCH_LOG_LEVEL", "verbose")]).unwrap_err();
+    assert!(error.to_string().contains("`verbose` is not a level"), "{error}");
+    for level in ["warn", "INFO", "info,rdkafka=warn", "mspwatch_ingest=debug", "off"] {
+        let text = format!("[log]\nlevel = \"{level}\"\n");
+        assert!(parse(&text, &[]).is_ok(), "{level}");
+    }
+}
