@@ -200,6 +200,10 @@ impl CheckpointStore {
     }
 
     /// Reads `partition`'s checkpoints, newest first; files that do not exist are left out.
+    ///
+    /// A newest file that is unreadable as a checkpoint (torn, damaged, another partition's)
+    /// while the previous one is good is set aside as `<file>.bad`, so that the next save does
+    /// not make it the previous checkpoint in place of the good one.
     pub fn load(
         &self,
         partition: &PartitionId,
@@ -216,6 +220,17 @@ impl CheckpointStore {
                 }
             };
             found.push((generation, self.check(partition, &path, &bytes)));
+        }
+        if let [(Generation::Newest, Err(error)), (Generation::Previous, Ok(_))] = found.as_slice()
+        {
+            if !matches!(error, CheckpointError::Io { .. }) {
+                let (newest, _) = self.paths(partition);
+                let mut bad = newest.clone().into_os_string();
+                bad.push(".bad");
+                if let Err(error) = fs::rename(&newest, &bad) {
+                    tracing::warn!(path = %newest.display(), %error, "cannot set aside a bad checkpoint");
+                }
+            }
         }
         found
     }

@@ -122,6 +122,15 @@ fn a_torn_newest_checkpoint_is_reported_and_the_previous_one_still_reads() {
     assert_eq!(reasons, ["torn", "ok"]);
     let previous = loaded.into_iter().nth(1).unwrap().1.unwrap();
     assert_eq!(previous.next_offset, 10);
+
+    // The torn file is set aside, so the next save keeps the good one as the previous.
+    store.save(&partition(), 30, &[3u8; 500]).unwrap();
+    let offsets: Vec<i64> = store
+        .load(&partition())
+        .into_iter()
+        .map(|(_, stored)| stored.unwrap().next_offset)
+        .collect();
+    assert_eq!(offsets, [30, 10]);
 }
 
 #[test]
