@@ -151,7 +151,7 @@ compare_replay() {
 start_broker() {
     local env
     env="$("${REPO}/scripts/tansu.sh" start)"
-    BROKERS="${env#MSPWATCH_BROKERS=}"
+    BROKERS="${env##*MSPWATCH_BROKERS=}"
     log "broker at ${BROKERS}"
 }
 

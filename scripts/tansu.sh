@@ -9,7 +9,7 @@
 #   scripts/tansu.sh topic NAME [PARTITIONS] create a topic on the running broker
 #   scripts/tansu.sh path                    print the broker binary's path
 #
-# `start` and `env` print `MSPWATCH_BROKERS=127.0.0.1:PORT`, so `eval "$(scripts/tansu.sh start)"`
+# `start` and `env` print `export MSPWATCH_BROKERS=127.0.0.1:PORT`, so `eval "$(scripts/tansu.sh start)"`
 # exports it. Storage is in memory unless `--sqlite FILE` is given (relative to the working
 # directory); a SQLite-backed broker keeps its topics and offsets across a restart.
 #
@@ -151,7 +151,7 @@ cmd_start() {
         address="$(current_address)"
         if [[ -n "${address}" ]] && port_answers "${address##*:}"; then
             log "broker already running at ${address}"
-            echo "MSPWATCH_BROKERS=${address}"
+            echo "export MSPWATCH_BROKERS=${address}"
             return 0
         fi
         cmd_stop
@@ -166,7 +166,7 @@ cmd_start() {
         if launch "${port}" "${storage}" "${workdir}"; then
             echo "MSPWATCH_BROKERS=127.0.0.1:${port}" >"${ENV_FILE}"
             log "broker running at 127.0.0.1:${port} (log: ${LOG_FILE})"
-            echo "MSPWATCH_BROKERS=127.0.0.1:${port}"
+            echo "export MSPWATCH_BROKERS=127.0.0.1:${port}"
             return 0
         fi
         log "broker did not come up on port ${port} (attempt ${attempt}); see ${LOG_FILE}"
@@ -198,7 +198,7 @@ cmd_stop() {
 cmd_env() {
     local address
     if running_pid >/dev/null && address="$(current_address)" && [[ -n "${address}" ]]; then
-        echo "MSPWATCH_BROKERS=${address}"
+        echo "export MSPWATCH_BROKERS=${address}"
         return 0
     fi
     die "no broker running; run: scripts/tansu.sh start"

@@ -15,8 +15,8 @@ pub enum DeliverError {
     Config(String),
     /// Plaintext gRPC was asked for on an address other computers can reach.
     #[error(
-        "refusing to serve plaintext grpc on non-loopback address {0}: configure tls_cert_file and \
-         tls_key_file, listen on a loopback address, or set allow_plaintext_non_loopback = true"
+        "refusing to serve plaintext grpc on non-loopback address {0}: configure grpc.tls_cert and \
+         grpc.tls_key, listen on a loopback address, or set allow_plaintext_non_loopback = true"
     )]
     PlaintextNonLoopback(SocketAddr),
     /// A file named by the configuration could not be read.
