@@ -91,7 +91,17 @@ pub enum ReplayItem {
         reason: String,
         /// Detail.
         detail: String,
+        /// The start of the rejected record (of the whole message when no record could be
+        /// framed), at most [`REJECTED_RECORD_EXCERPT`] bytes.
+        record: Vec<u8>,
     },
+}
+
+/// How many bytes of a rejected record a [`ReplayItem::Rejected`] carries.
+pub const REJECTED_RECORD_EXCERPT: usize = 4096;
+
+fn excerpt(bytes: &[u8]) -> Vec<u8> {
+    bytes.get(..REJECTED_RECORD_EXCERPT).unwrap_or(bytes).to_vec()
 }
 
 /// How a partition's start offset was chosen.
@@ -396,7 +406,7 @@ fn handle_message(
     let (partition, offset) = (message.partition(), message.offset());
     let payload = message.payload().unwrap_or_default();
     let mut newest = None::<i64>;
-    let mut reject = |line: Option<u64>, reason: &str, detail: &str| {
+    let mut reject = |line: Option<u64>, reason: &str, detail: &str, record: &[u8]| {
         summary.rejected += 1;
         on_item(ReplayItem::Rejected {
             partition,
@@ -404,11 +414,12 @@ fn handle_message(
             line,
             reason: reason.to_owned(),
             detail: detail.to_owned(),
+            record: excerpt(record),
         });
     };
     let records = split_records(payload);
     if records.is_empty() {
-        reject(None, "empty_payload", "the message holds no record");
+        reject(None, "empty_payload", "the message holds no record", payload);
         return None;
     }
     let mut events = Vec::new();
@@ -417,9 +428,9 @@ fn handle_message(
             Ok(record) => match decode_record(record.bytes) {
                 Ok(Decoded::Event(event)) => events.push(event),
                 Ok(Decoded::Skipped(_)) => summary.skipped += 1,
-                Err(error) => reject(Some(record.line), error.reason, &error.detail),
+                Err(error) => reject(Some(record.line), error.reason, &error.detail, record.bytes),
             },
-            Err((line, error)) => reject(Some(line), error.reason, &error.detail),
+            Err((line, error)) => reject(Some(line), error.reason, &error.detail, payload),
         }
     }
     for event in events {

@@ -122,14 +122,16 @@ async fn replay_reports_rejects_with_their_position_and_reads_the_whole_topic_wi
     .unwrap();
     assert_eq!(summary.events, 2);
     assert_eq!(summary.rejected, 1);
-    let rejects: Vec<(i32, i64)> = items
+    let rejects: Vec<(i32, i64, &[u8])> = items
         .iter()
         .filter_map(|item| match item {
-            ReplayItem::Rejected { partition, offset, .. } => Some((*partition, *offset)),
+            ReplayItem::Rejected { partition, offset, record, .. } => {
+                Some((*partition, *offset, record.as_slice()))
+            }
             ReplayItem::Event { .. } => None,
         })
         .collect();
-    assert_eq!(rejects, [(1, bad_offset)]);
+    assert_eq!(rejects, [(1, bad_offset, &b"{broken"[..])], "the rejected bytes come along");
     assert!(summary.partitions.iter().all(|p| p.start == StartChoice::Beginning));
 }
 

@@ -439,9 +439,9 @@ impl Replay {
                 self.ingest_from(Some(partition), event);
                 Ok(())
             }
-            ReplayItem::Rejected { partition, offset, line, reason, detail } => {
+            ReplayItem::Rejected { partition, offset, line, reason, detail, record } => {
                 let source = format!("{topic}/{partition}@{offset}");
-                self.reject(&source, line.unwrap_or(0), &reason, &detail, b"")
+                self.reject(&source, line.unwrap_or(0), &reason, &detail, &record)
             }
         }
     }
