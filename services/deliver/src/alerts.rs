@@ -89,7 +89,14 @@ impl pb::alert_service_server::AlertService for AlertApi {
             }
             self.log.end_cursor()
         } else {
-            Cursor::decode(&message.cursor).map_err(status::cursor_status)?
+            let cursor = Cursor::decode(&message.cursor).map_err(status::cursor_status)?;
+            // Where each partition ends must be known to tell a cursor from the future.
+            if self.log.wait_partitions_known(PARTITIONS_WAIT).await {
+                self.log
+                    .check_not_ahead(&cursor)
+                    .map_err(|error| status::ahead_of_topic_status(&error))?;
+            }
+            cursor
         };
         self.log.check_retained(&start).map_err(|error| status::out_of_range_status(&error))?;
         let guard = self

@@ -329,6 +329,24 @@ impl AlertLog {
         self.read_state().check_retained(position)
     }
 
+    /// Fails when `position` points past the end of a known partition of the topic: a cursor
+    /// no reader of this topic can have been given (the topic was recreated, or the cursor
+    /// belongs to another deployment), from which nothing would ever be delivered. The error
+    /// carries the oldest position, from which a client misses nothing.
+    pub fn check_not_ahead(&self, position: &Cursor) -> Result<(), OutOfRange> {
+        let state = self.read_state();
+        let ahead = position.partitions().any(|(partition, next)| {
+            state
+                .partitions
+                .get(&partition)
+                .is_some_and(|log| next > log.next_offset.max(log.live_from))
+        });
+        if ahead {
+            return Err(OutOfRange { oldest: state.oldest_cursor() });
+        }
+        Ok(())
+    }
+
     /// Reads, from `position` on, up to `max_matches` alert versions for which `matches` holds,
     /// examining at most `max_scan` entries, in the order they were appended.
     pub fn read(
@@ -678,6 +696,25 @@ mod tests {
         assert!(log.check_retained(&Cursor::default()).is_err());
         log.skip(0, 8);
         assert!(log.caught_up());
+    }
+
+    #[test]
+    fn a_cursor_past_the_end_of_the_topic_is_out_of_range_with_the_oldest_position() {
+        let log = AlertLog::new(10);
+        log.start_partitions(&[(0, 4, 9), (1, 0, 0)]);
+        let mut at_end = Cursor::default();
+        at_end.set(0, 9);
+        assert!(log.check_not_ahead(&at_end).is_ok(), "the end itself is a valid position");
+        let mut unknown_partition = Cursor::default();
+        unknown_partition.set(7, 1_000);
+        assert!(log.check_not_ahead(&unknown_partition).is_ok(), "unknown partitions are left");
+        let mut ahead = Cursor::default();
+        ahead.set(1, 3);
+        let error = log.check_not_ahead(&ahead).unwrap_err();
+        assert_eq!(error.oldest.next_offset(0), 4);
+        log.append(1, 0, alert("new", 1)).unwrap();
+        log.skip(1, 2);
+        assert!(log.check_not_ahead(&ahead).is_ok(), "once the topic has grown that far");
     }
 
     #[tokio::test]

@@ -48,6 +48,15 @@ pub(crate) fn out_of_range_status(error: &OutOfRange) -> Status {
     )
 }
 
+pub(crate) fn ahead_of_topic_status(error: &OutOfRange) -> Status {
+    with_cursor(
+        Code::OutOfRange,
+        "cursor points past the end of the alerts topic (was the topic recreated?); resume \
+         from the oldest retained alert",
+        &error.oldest,
+    )
+}
+
 pub(crate) fn slow_subscriber_status(last_delivered: &Cursor) -> Status {
     let message = "subscriber read nothing for the stall timeout";
     with_cursor(Code::ResourceExhausted, message, last_delivered)
