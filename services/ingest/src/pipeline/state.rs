@@ -63,7 +63,13 @@ pub(crate) struct State<D> {
     msp_homes: HashMap<String, PartitionId>,
     msp_warned: HashSet<String>,
     rejects: BTreeMap<String, u64>,
+    /// Since when no partition has been assigned, and whether that was reported.
+    unassigned: Option<(Instant, bool)>,
 }
+
+/// How long an instance may hold no partition before it says so: normal for a spare member
+/// of a group with more members than partitions, a sign of trouble otherwise.
+pub(crate) const UNASSIGNED_WARNING: Duration = Duration::from_secs(60);
 
 impl<D> Default for State<D> {
     fn default() -> Self {
@@ -73,6 +79,7 @@ impl<D> Default for State<D> {
             msp_homes: HashMap::new(),
             msp_warned: HashSet::new(),
             rejects: BTreeMap::new(),
+            unassigned: None,
         }
     }
 }
@@ -309,6 +316,20 @@ impl<D: Detector> State<D> {
     /// Folds detector counters into the metrics, updates lag gauges and the stall watchdog.
     pub fn watch(&mut self, metrics: &IngestMetrics, stall_timeout: Duration) {
         let now = Instant::now();
+        if self.partitions.is_empty() {
+            let (since, reported) = self.unassigned.get_or_insert((now, false));
+            let for_how_long = now.saturating_duration_since(*since);
+            if !*reported && for_how_long >= UNASSIGNED_WARNING {
+                *reported = true;
+                tracing::warn!(
+                    seconds = for_how_long.as_secs(),
+                    "no audit partition assigned to this instance; other members of the group \
+                     may hold them all, or the group is not forming"
+                );
+            }
+        } else {
+            self.unassigned = None;
+        }
         let mut state_keys = None::<u64>;
         let mut state_bytes = 0_u64;
         for (id, partition) in &mut self.partitions {

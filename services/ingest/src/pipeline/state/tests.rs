@@ -234,3 +234,20 @@ fn a_message_of_many_bad_records_writes_a_bounded_number_of_dead_letters_and_kee
     });
     assert_eq!(last_reason.as_deref(), Some(&b"rejects_set_aside"[..]));
 }
+
+#[test]
+fn an_instance_without_partitions_reports_it_once_after_a_while() {
+    let shared = shared(Duration::from_secs(60));
+    let mut state = shared.lock();
+    state.watch(&shared.metrics, Duration::from_secs(60));
+    let (since, reported) = state.unassigned.unwrap();
+    assert!(!reported, "not at once");
+    state.unassigned = Some((since - UNASSIGNED_WARNING, false));
+    state.watch(&shared.metrics, Duration::from_secs(60));
+    assert!(state.unassigned.is_some_and(|(_, reported)| reported));
+    drop(state);
+    assign(&shared, &PartitionId::new("audit", 0));
+    let mut state = shared.lock();
+    state.watch(&shared.metrics, Duration::from_secs(60));
+    assert!(state.unassigned.is_none(), "an assignment resets it");
+}
