@@ -86,15 +86,26 @@ pub async fn run_until(
         match ended {
             Ended::Done => return Ok(tail.summary()),
             Ended::Retry { reason, progressed } => {
+                let cursor = tail.cursor.as_deref().unwrap_or("now");
+                let retry_in_ms = backoff.as_millis() as u64;
                 if progressed {
                     backoff = FIRST_BACKOFF;
+                    tracing::info!(
+                        reason = %reason,
+                        cursor,
+                        retry_in_ms,
+                        "subscription ended; resuming from the last cursor"
+                    );
+                } else {
+                    // Nothing came through since the last attempt: say so where it is seen.
+                    tracing::warn!(
+                        reason = %reason,
+                        endpoint = %options.endpoint,
+                        cursor,
+                        retry_in_ms,
+                        "cannot subscribe; retrying"
+                    );
                 }
-                tracing::info!(
-                    reason = %reason,
-                    cursor = tail.cursor.as_deref().unwrap_or("now"),
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "subscription ended; resuming from the last cursor"
-                );
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = &mut stop => return Ok(tail.summary()),
@@ -214,6 +225,12 @@ fn retry_or_fail(status: Status, progressed: bool) -> Result<Ended, DeliverError
 }
 
 fn channel(options: &TailOptions) -> Result<Channel, DeliverError> {
+    if !(options.endpoint.starts_with("http://") || options.endpoint.starts_with("https://")) {
+        return Err(DeliverError::Config(format!(
+            "invalid endpoint `{}`: expected http://HOST:PORT or https://HOST:PORT",
+            options.endpoint
+        )));
+    }
     let mut endpoint = Endpoint::from_shared(options.endpoint.clone())
         .map_err(|_| DeliverError::Config(format!("invalid endpoint `{}`", options.endpoint)))?
         .connect_timeout(CONNECT_TIMEOUT)
@@ -302,5 +319,24 @@ mod tests {
             max_alerts: None,
         };
         assert!(matches!(Tail::new(&options), Err(DeliverError::Cursor(_))));
+    }
+
+    #[test]
+    fn an_endpoint_that_is_no_url_is_refused_before_connecting() {
+        for endpoint in ["nonsense", "127.0.0.1:50051", "grpc://127.0.0.1:1"] {
+            let options = TailOptions {
+                endpoint: endpoint.to_owned(),
+                token: Secret::new("t"),
+                ca: None,
+                client_cert: None,
+                client_key: None,
+                filter: pb::AlertFilter::default(),
+                cursor: None,
+                cursor_file: None,
+                format: AlertFormat::Jsonl,
+                max_alerts: None,
+            };
+            assert!(matches!(channel(&options), Err(DeliverError::Config(_))), "{endpoint}");
+        }
     }
 }
