@@ -736,13 +736,28 @@ impl Config {
                 apply_override(&mut table, section, field, value.clone());
             }
             let merged = toml::Value::Table(table);
-            merged.try_into().map_err(|error: toml::de::Error| ConfigError::Environment {
-                variable: overrides
+            merged.try_into().map_err(|error: toml::de::Error| {
+                // Name the variables that fail on their own, when that can be told.
+                let failing: Vec<&str> = overrides
                     .iter()
+                    .filter(|(_, section, field, value)| {
+                        let Ok(mut alone) = toml::from_str::<toml::Table>(text) else {
+                            return true;
+                        };
+                        apply_override(&mut alone, section, field, value.clone());
+                        toml::Value::Table(alone).try_into::<Config>().is_err()
+                    })
                     .map(|(variable, ..)| variable.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                message: error.message().to_owned(),
+                    .collect();
+                let named = if failing.is_empty() {
+                    overrides.iter().map(|(variable, ..)| variable.as_str()).collect()
+                } else {
+                    failing
+                };
+                ConfigError::Environment {
+                    variable: named.join(", "),
+                    message: error.message().to_owned(),
+                }
             })?
         };
         config.validate(&path.display().to_string())?;

@@ -231,3 +231,16 @@ fn a_log_level_that_is_no_level_is_refused_rather_than_silencing_logs() {
         assert!(parse(&text, &[]).is_ok(), "{level}");
     }
 }
+
+#[test]
+fn an_environment_error_names_the_variable_at_fault_and_not_the_others() {
+    let error =
+        parse("", &[("MSPWATCH_KAFKA_BROKERS", "a:1"), ("MSPWATCH_KAFKA_COMMIT_INTERVAL", "5")])
+            .unwrap_err();
+    match error {
+        ConfigError::Environment { variable, .. } => {
+            assert_eq!(variable, "MSPWATCH_KAFKA_COMMIT_INTERVAL");
+        }
+        other => panic!("{other}"),
+    }
+}
