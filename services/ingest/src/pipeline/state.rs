@@ -152,19 +152,18 @@ impl<D: Detector> State<D> {
         let metrics = &shared.metrics;
         let settings = &shared.settings;
         let generation = partition.generation;
+        // Only dead letters are written until the alerts are added at the end.
         let mut writes = Vec::new();
-        let mut dead_letters = 0_usize;
         let mut set_aside = 0_u64;
         let mut reject = |reason: &str, detail: &str, line: Option<u64>, bytes: Option<&[u8]>| {
             *rejects.entry(reason.to_owned()).or_insert(0) += 1;
             metrics.rejects.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
             tracing::debug!(%source, offset, reason, detail, "record rejected");
             let Some(bytes) = bytes else { return };
-            if dead_letters >= MAX_DEAD_LETTERS_PER_MESSAGE {
+            if writes.len() >= MAX_DEAD_LETTERS_PER_MESSAGE {
                 set_aside += 1;
                 return;
             }
-            dead_letters += 1;
             let rejection = Rejection { source, generation, offset, line, reason, detail };
             writes.push(dead_letter_write(
                 &settings.dead_letter_topic,
