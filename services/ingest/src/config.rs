@@ -730,8 +730,9 @@ impl Config {
         let config = if overrides.is_empty() {
             from_file
         } else {
-            let mut table: toml::Table =
+            let file_table: toml::Table =
                 toml::from_str(text).map_err(|error| file_error(text, path, &error))?;
+            let mut table = file_table.clone();
             for (_, section, field, value) in &overrides {
                 apply_override(&mut table, section, field, value.clone());
             }
@@ -741,9 +742,7 @@ impl Config {
                 let failing: Vec<&str> = overrides
                     .iter()
                     .filter(|(_, section, field, value)| {
-                        let Ok(mut alone) = toml::from_str::<toml::Table>(text) else {
-                            return true;
-                        };
+                        let mut alone = file_table.clone();
                         apply_override(&mut alone, section, field, value.clone());
                         toml::Value::Table(alone).try_into::<Config>().is_err()
                     })
